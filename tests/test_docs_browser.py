@@ -1,15 +1,19 @@
-"""The docs site, built from the notebooks, opened in a real browser (Debian's headless Chromium).
+"""The docs site, built from the notebooks, opened in a real browser: Debian's headless Chromium, driven by Selenium.
 
 Screenshots are kept in test-artifacts/ (ignored by git) for a person to look at."""
-import functools, http.server, re, shutil, subprocess, sys, tempfile, threading
-from pathlib import Path
+import functools, http.server, shutil, subprocess, sys, tempfile, threading
 import pytest
-from conftest import ROOT, BIN
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from conftest import ROOT
 
 ARTIFACTS = ROOT/'test-artifacts'
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+DRIVER = shutil.which('chromedriver')
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync', '--disable-quic', '--hide-scrollbars']
+         '--disable-component-update', '--disable-sync', '--disable-quic', '--window-size=1280,1000']
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -19,55 +23,81 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope='module')
 def site():
     "Build the site with `make docs`'s script and serve it on 127.0.0.1"
+    readme = (ROOT/'README.md').read_text()
     subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py')], cwd=ROOT, check=True)
-    handler = functools.partial(QuietHandler, directory=str(ROOT/'_site'))
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(QuietHandler, directory=str(ROOT/'_site')))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f'http://127.0.0.1:{srv.server_address[1]}/'
+    yield dict(url=f'http://127.0.0.1:{srv.server_address[1]}/', readme_before=readme)
     srv.shutdown(); srv.server_close()
 
 
-def chromium(url, screenshot=None):
-    "The DOM of `url` after scripts ran, and optionally a screenshot"
-    if CHROMIUM is None:
-        pytest.fail("chromium is not installed: run `make sysdeps` as root (Debian's package `chromium`)")
-    with tempfile.TemporaryDirectory() as prof:
-        args = [CHROMIUM, *FLAGS, f'--user-data-dir={prof}', '--window-size=1280,1000', '--virtual-time-budget=8000']
-        if screenshot:
-            ARTIFACTS.mkdir(exist_ok=True)
-            subprocess.run(args + [f'--screenshot={ARTIFACTS/screenshot}', url], capture_output=True, timeout=120)
-            assert (ARTIFACTS/screenshot).stat().st_size > 10_000, f"empty screenshot of {url}"
-        r = subprocess.run(args + ['--dump-dom', url], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return r.stdout
+@pytest.fixture(scope='module')
+def browser():
+    if not (CHROMIUM and DRIVER):
+        pytest.fail("chromium and chromedriver are needed: run `make sysdeps` as root "
+                    "(Debian's packages chromium and chromium-driver)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    with tempfile.TemporaryDirectory() as profile:
+        for a in FLAGS + [f'--user-data-dir={profile}']: opts.add_argument(a)
+        drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
+        yield drv
+        drv.quit()
 
 
-def nav_titles(dom):
-    return re.findall(r'class="md-nav__link[^"]*"[^>]*>\s*<span class="md-ellipsis">\s*([^<]+?)\s*<', dom)
+def open_page(browser, url, shot):
+    browser.get(url)
+    WebDriverWait(browser, 20).until(lambda b: b.execute_script('return document.readyState') == 'complete')
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS/shot))
 
 
-def test_home_page(site):
-    dom = chromium(site + 'index.html', 'home.png')
-    assert re.search(r'<h1[^>]*>\s*onecycle', dom), 'home page has no onecycle heading'
-    assert 'Two commands' in dom
-    titles = nav_titles(dom)
+def sidebar(browser):
+    return [e.get_attribute('textContent').strip()
+            for e in browser.find_elements(By.CSS_SELECTOR, '.md-sidebar--primary .md-nav__link')]
+
+
+def rendered_images(browser):
+    "Images in the page content that the browser actually decoded"
+    imgs = browser.find_elements(By.CSS_SELECTOR, 'article img')
+    return [i for i in imgs if browser.execute_script('return arguments[0].complete && arguments[0].naturalWidth > 0', i)]
+
+
+def test_home_page(site, browser):
+    open_page(browser, site['url'] + 'index.html', 'home.png')
+    assert browser.find_element(By.CSS_SELECTOR, 'article h1').text.startswith('onecycle')
+    assert 'Two commands' in [h.text.strip('¶ ') for h in browser.find_elements(By.CSS_SELECTOR, 'article h2')]
+    nav = sidebar(browser)
     for t in ('onecycle', 'Core', 'Getting the data', 'A first look at Fashion-MNIST'):
-        assert t in titles, f'sidebar lacks {t!r}: {titles}'
-    assert re.search(r'<img[^>]+src="data:image/png', dom), 'home page shows no rendered plot'
+        assert t in nav, f'sidebar lacks {t!r}: {nav}'
+    assert rendered_images(browser), 'the home page shows no rendered plot'
 
 
-def test_core_api_page(site):
-    dom = chromium(site + '00_core.html', 'core.png')
-    assert re.search(r'<h1[^>]*>\s*Core', dom)
+def test_core_api_page(site, browser):
+    open_page(browser, site['url'] + '00_core.html', 'core.png')
+    assert browser.find_element(By.CSS_SELECTOR, 'article h1').text.startswith('Core')
     for name in ('default_device', 'to_device', 'set_seed', 'reproducible'):  # show_doc entries are headings
-        assert re.search(rf'<h[234][^>]*id="{name}"', dom), f'no API entry heading for {name}'
-    assert re.search(r'<img[^>]+src="data:image/png', dom), 'core page shows no plot'
-    assert 'md-sidebar--primary' in dom
+        h = browser.find_elements(By.CSS_SELECTOR, f'article h3[id="{name}"]')
+        assert h and h[0].is_displayed(), f'no API entry for {name}'
+    assert 'Core' in sidebar(browser)
+    imgs = rendered_images(browser)
+    assert imgs, 'the core page shows no plot'
+    browser.execute_script('arguments[0].scrollIntoView()', imgs[0])
+    browser.save_screenshot(str(ARTIFACTS/'core-plot.png'))
+    src = browser.find_element(By.TAG_NAME, 'article').text
+    assert 'show_doc(' not in src and '#| ' not in src, 'nbdev directives leak into the page'
 
 
-def test_search(site):
-    "The search box finds an API name: the page opened with ?q= runs the query in the browser"
-    dom = chromium(site + 'index.html?q=to_device', 'search.png')
-    hits = re.findall(r'class="md-search-result__item', dom)
-    assert hits, 'search for to_device found nothing'
-    assert '00_core.html' in dom
+def test_search(site, browser):
+    "The search box finds an API name and links to its page"
+    open_page(browser, site['url'] + 'index.html?q=to_device', 'search-initial.png')
+    WebDriverWait(browser, 20).until(lambda b: b.find_elements(By.CSS_SELECTOR, '.md-search-result__item'))
+    browser.save_screenshot(str(ARTIFACTS/'search.png'))
+    links = [a.get_attribute('href') for a in browser.find_elements(By.CSS_SELECTOR, '.md-search-result__item a')]
+    assert any('/00_core.html' in l and l.endswith('#to_device') for l in links), links
+
+
+def test_readme_is_generated_from_index(site):
+    "The docs build regenerates README.md from nbs/index.ipynb; the committed README must be that output"
+    assert (ROOT/'README.md').read_text() == site['readme_before'], \
+        "README.md is out of date: run `make docs` and commit README.md (and README_files/)"

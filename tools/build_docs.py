@@ -5,9 +5,9 @@ Without Quarto (this project's development and CI machines, where it cannot be i
 of the notebooks (directives, `show_doc` entries, front matter) and render the processed notebooks with
 mkdocs-material and mkdocs-jupyter into `_site/`. README.md comes from the same processed `index.ipynb`.
 """
-import json, os, shutil, subprocess, sys
+import json, os, re, shutil, subprocess, sys
 from pathlib import Path
-import nbformat
+import nbformat, yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -27,28 +27,49 @@ def proc_notebooks() -> Path:
     return proc_nbs(cfg.nbs_path, force=True, n_workers=0)
 
 
-def clean_notebook(path: Path):
-    """Make one processed notebook valid nbformat for mkdocs-jupyter, and put its title back as a heading.
+_OPT = re.compile(r'^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
+_ATTRS = re.compile(r'\{target="_blank"[^}]*\}')  # Quarto attribute blocks on show_doc's source links
+
+
+def html_name(nb: Path, root: Path) -> str:
+    "Where nbdev's Quarto site puts a notebook's page: its path with number prefixes removed, as .html"
+    return '/'.join(re.sub(r'^\d+_', '', part) for part in nb.relative_to(root).with_suffix('.html').parts)
+
+
+def clean_notebook(path: Path, proc: Path, links: dict):
+    """Make one processed notebook render in mkdocs-jupyter as it would in Quarto.
 
     nbdev-proc-nbs leaves a `has_sd` key on cells and a float under `metadata.execution` (both rejected by nbformat's
-    validator), and moves the `# Title` / `> description` cells into Quarto front matter."""
+    validator), moves each notebook's title and description into Quarto front matter, and writes Quarto cell options (`#| echo: false`, `#| output: asis`) that only Quarto understands:
+    we put the title back as a heading and apply the options here. Links into the published site (`doc_url`) become links between the local pages."""
     nb = json.loads(path.read_text())
+    here = path.relative_to(proc).parent
+    cells = []
     for c in nb['cells']:
         c.pop('has_sd', None)
-        if not isinstance(c.get('metadata', {}).get('execution', {}), dict): c['metadata'].pop('execution')
-        c.get('metadata', {}).pop('execution', None)
-    fm, body = {}, nb['cells']
-    if body and body[0]['cell_type'] == 'raw' and ''.join(body[0]['source']).startswith('---'):
-        import yaml
-        fm = yaml.safe_load(''.join(body[0]['source']).strip().strip('-')) or {}
-        body = body[1:]
-    if fm.get('title'):
-        head = f"# {fm['title']}\n" + (f"\n> {fm['description']}\n" if fm.get('description') else '')
-        body.insert(0, nbformat.v4.new_markdown_cell(head))
-    nb['cells'] = body
-    nb = nbformat.from_dict(nb)
-    for c in nb.cells:
         c.pop('id', None)
+        c.get('metadata', {}).pop('execution', None)
+        if c['cell_type'] == 'code':
+            lines, opts = ''.join(c['source']).splitlines(), {}
+            while lines and (m := _OPT.match(lines[0])): opts[m[1]] = m[2].lower(); lines.pop(0)
+            if opts.get('include') == 'false': continue
+            c['source'] = '\n'.join(lines)
+            if opts.get('echo') == 'false': c.setdefault('metadata', {}).setdefault('tags', []).append('remove_input')
+            if opts.get('output') == 'false': c['outputs'] = []
+            for o in c.get('outputs', []):
+                md = o.get('data', {}).get('text/markdown')
+                if md is not None: o['data']['text/markdown'] = _ATTRS.sub('', ''.join(md))
+        cells.append(c)
+    if cells and cells[0]['cell_type'] == 'raw' and ''.join(cells[0]['source']).startswith('---'):
+        fm = yaml.safe_load(''.join(cells.pop(0)['source']).strip().strip('-')) or {}  # Quarto front matter
+        if fm.get('title'):
+            head = f"# {fm['title']}" + (f"\n\n> {fm['description']}" if fm.get('description') else '')
+            cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": head})
+    nb['cells'] = cells
+    text = json.dumps(nb)
+    for url, target in links.items():  # longest first, so core.html does not match inside data.core.html
+        text = text.replace(url, os.path.relpath(target, here) if here != Path('.') else target)
+    nb = nbformat.from_dict(json.loads(text))
     nb.nbformat_minor = 4
     nbformat.validate(nb)
     nbformat.write(nb, path)
@@ -74,8 +95,13 @@ def main():
         for cmd in ('nbdev-readme', 'nbdev-docs'): subprocess.run([str(BIN/cmd)], check=True)
         print(f'Docs built with Quarto into {ROOT/"_docs"}')
         return
-    proc = proc_notebooks()
-    for nb in sorted(proc.rglob('*.ipynb')): clean_notebook(nb)
+    from nbdev.config import get_config
+    proc, doc_url = proc_notebooks(), get_config(ROOT).doc_url.rstrip('/') + '/'
+    nbs = sorted(proc.rglob('*.ipynb'))
+    links = {doc_url + html_name(nb, proc): str(nb.relative_to(proc).with_suffix('.html')) for nb in nbs}
+    links = dict(sorted(links.items(), key=lambda kv: -len(kv[0])))
+    for nb in nbs: clean_notebook(nb, proc, links)
+    shutil.copy(ROOT/'tools'/'mkdocs_extra.css', proc/'mkdocs_extra.css')
     write_readme(proc)
     os.environ.setdefault('NO_MKDOCS_2_WARNING', '1')
     subprocess.run([str(BIN/'mkdocs'), 'build', '--quiet', '--clean', '-f', str(ROOT/'mkdocs.yml')], check=True)

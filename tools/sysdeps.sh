@@ -1,10 +1,10 @@
 #!/bin/sh
 # Install the Debian packages the test suite uses, where that is possible:
-#   chromium              -- the browser test of the docs site
+#   chromium, chromium-driver -- the browser test of the docs site (driven by Selenium)
 #   dataset-fashion-mnist -- Fashion-MNIST in /usr/share/datasets (otherwise it is downloaded and verified)
 # Needs apt-get and root (or password-less sudo); elsewhere it explains and carries on.
 need=""
-for p in chromium dataset-fashion-mnist; do
+for p in chromium chromium-driver dataset-fashion-mnist; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 [ -z "$need" ] && exit 0

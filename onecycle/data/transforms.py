@@ -7,13 +7,13 @@ Docs: https://onecycle-dev.github.io/onecycle/data.transforms.html.md"""
 # %% auto #0
 __all__ = ['BatchTransform', 'apply_batch_tfms', 'RandomFlip', 'RandomTranslate', 'RandomResizedCrop', 'Normalize', 'Resize']
 
-# %% ../../nbs/02_data.transforms.ipynb #26c51d1f
+# %% ../../nbs/02_data.transforms.ipynb #f61b03cd
 import math
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-# %% ../../nbs/02_data.transforms.ipynb #08aba31b
+# %% ../../nbs/02_data.transforms.ipynb #6c954d09
 class BatchTransform:
     "Base class: a transform applied to a whole batch of images (B, C, H, W) on its device"
     order, train_only = 0, True
@@ -30,14 +30,14 @@ def apply_batch_tfms(x, tfms, train:bool=True, generator=None):
     for t in sorted(tfms or [], key=lambda t: getattr(t, 'order', 0)): x = t(x, train=train, generator=generator)
     return x
 
-# %% ../../nbs/02_data.transforms.ipynb #30776239
+# %% ../../nbs/02_data.transforms.ipynb #841643a4
 def _rand(*shape, x:torch.Tensor, generator=None) -> torch.Tensor:
     if generator is not None and generator.device.type != x.device.type:
         raise ValueError(f"Batch transform: the batch is on {x.device} but the generator is on {generator.device}. "
                          f"Create the generator on the batch's device: torch.Generator(device={str(x.device)!r}).")
     return torch.rand(*shape, device=x.device, generator=generator)
 
-# %% ../../nbs/02_data.transforms.ipynb #8ddaedd0
+# %% ../../nbs/02_data.transforms.ipynb #31863064
 class RandomFlip(BatchTransform):
     "Flip each image horizontally with probability `p`"
     order = 10
@@ -46,23 +46,21 @@ class RandomFlip(BatchTransform):
         flip = _rand(x.shape[0], 1, 1, 1, x=x, generator=generator) < self.p
         return torch.where(flip, x.flip(-1), x)
 
-# %% ../../nbs/02_data.transforms.ipynb #b49665e5
+# %% ../../nbs/02_data.transforms.ipynb #e7830fb3
 class RandomTranslate(BatchTransform):
     "Shift each image by a random offset of up to `pad` pixels (pad, then crop back to size)"
     order = 20
     def __init__(self, pad:int=2, mode:str='constant'): self.pad, self.mode = pad, mode
     def encodes(self, x, generator):
         B, C, H, W = x.shape
-        p = self.pad
-        xp = F.pad(x if self.mode == 'constant' else x.float(), (p, p, p, p), mode=self.mode).to(x.dtype)
-        off = (_rand(2, B, x=x, generator=generator) * (2*p + 1)).long().clamp_(max=2*p)  # offsets in [0, 2p]
-        rows = (off[0, :, None] + torch.arange(H, device=x.device))[:, None, :, None]      # (B, 1, H, 1)
-        cols = (off[1, :, None] + torch.arange(W, device=x.device))[:, None, None, :]      # (B, 1, 1, W)
-        b = torch.arange(B, device=x.device)[:, None, None, None]
-        c = torch.arange(C, device=x.device)[None, :, None, None]
-        return xp[b, c, rows, cols]
+        p, k = self.pad, 2*self.pad + 1
+        xp = F.pad(x if self.mode == 'constant' else x.float(), (p, p, p, p), mode=self.mode).to(x.dtype).contiguous()
+        s = xp.stride()
+        windows = xp.as_strided((B, C, k, k, H, W), (s[0], s[1], s[2], s[3], s[2], s[3]))  # a view, no copy
+        off = (_rand(2, B, x=x, generator=generator) * k).long().clamp_(max=k - 1)       # offsets in [0, 2p]
+        return windows[torch.arange(B, device=x.device), :, off[0], off[1]]
 
-# %% ../../nbs/02_data.transforms.ipynb #13305d57
+# %% ../../nbs/02_data.transforms.ipynb #f6a2d005
 class RandomResizedCrop(BatchTransform):
     "Crop a random area fraction `scale` with aspect ratio in `ratio` from each image and resize it to `size`"
     order, train_only = 30, False
@@ -86,7 +84,7 @@ class RandomResizedCrop(BatchTransform):
         out = F.grid_sample(x.float(), grid, mode='bilinear', padding_mode='reflection', align_corners=False)
         return out.round_().clamp_(0, 255).to(dt) if dt == torch.uint8 else out.to(dt)
 
-# %% ../../nbs/02_data.transforms.ipynb #d68cfb8b
+# %% ../../nbs/02_data.transforms.ipynb #291448c0
 class Normalize(BatchTransform):
     "Convert to float (uint8 is scaled to [0, 1]) and normalise each channel with `mean` and `std`"
     order, train_only = 90, False
@@ -100,15 +98,15 @@ class Normalize(BatchTransform):
         x = x[:n].float() / (255 if x.dtype == torch.uint8 else 1)
         return cls(x.mean((0, 2, 3)).cpu(), x.std((0, 2, 3)).cpu())
     def encodes(self, x, generator):
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-        shape = (1, -1, 1, 1)
-        return (x - self.mean.to(x.device).view(shape)) / self.std.to(x.device).view(shape)
+        scale = 255. if x.dtype == torch.uint8 else 1.
+        shape, m, s = (1, -1, 1, 1), self.mean.to(x.device), self.std.to(x.device)
+        return x.float().mul_((1 / (scale * s)).view(shape)).sub_((m / s).view(shape))  # (x/scale - m) / s
     def decode(self, x:torch.Tensor) -> torch.Tensor:
         "Undo the normalisation (for showing images); returns floats in [0, 1]"
         shape = (1, -1, 1, 1)
         return (x * self.std.to(x.device).view(shape) + self.mean.to(x.device).view(shape)).clamp(0, 1)
 
-# %% ../../nbs/02_data.transforms.ipynb #9e67c190
+# %% ../../nbs/02_data.transforms.ipynb #1cb94eab
 class Resize:
     "Item transform: resize a CHW image to `size` by 'crop', 'pad' or 'squish'"
     def __init__(self, size:int|tuple, method:str='crop'):

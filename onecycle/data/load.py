@@ -7,14 +7,14 @@ Docs: https://onecycle-dev.github.io/onecycle/data.load.html.md"""
 # %% auto #0
 __all__ = ['TensorLoader', 'DataLoaders', 'fashion_mnist_dls']
 
-# %% ../../nbs/03_data.load.ipynb #7b6f67d3
+# %% ../../nbs/03_data.load.ipynb #e527d30e
 import math
 import torch
 from ..core import default_device, to_device
 from .transforms import apply_batch_tfms, Normalize, RandomFlip, RandomTranslate
 from .external import load_fashion_mnist
 
-# %% ../../nbs/03_data.load.ipynb #fd8ddfa4
+# %% ../../nbs/03_data.load.ipynb #91a654ff
 def _check_tensors(tensors, what:str):
     if not tensors: raise ValueError(f"{what}: give at least one tensor")
     for i, t in enumerate(tensors):
@@ -31,7 +31,7 @@ def _check_bs(bs, what):
     if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:
         raise ValueError(f"{what}: bs must be a positive int, got {bs!r}")
 
-# %% ../../nbs/03_data.load.ipynb #36795901
+# %% ../../nbs/03_data.load.ipynb #e09bc652
 class TensorLoader:
     "Batches of tensors that live on `device`: each batch is a slice of an on-device permutation"
     def __init__(self, *tensors, bs:int=64, shuffle:bool=False, drop_last:bool=False, device=None,
@@ -70,7 +70,7 @@ class TensorLoader:
         return (f"TensorLoader(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
                 f"device={self.device}, batch_tfms={self.batch_tfms})")
 
-# %% ../../nbs/03_data.load.ipynb #85548af2
+# %% ../../nbs/03_data.load.ipynb #779be74f
 class DataLoaders:
     "A training, a validation and optionally a test loader, on one device"
     def __init__(self, train, valid, test=None):
@@ -100,7 +100,7 @@ class DataLoaders:
                              seed=None if seed is None else seed + 1, **kw)
         return cls(train, valid)
 
-# %% ../../nbs/03_data.load.ipynb #338291c9
+# %% ../../nbs/03_data.load.ipynb #2ebde226
 def fashion_mnist_dls(bs:int=256, device=None, augment:bool=True, valid_bs:int|None=None, pad:int=2,
                       seed:int|None=None, path=None) -> DataLoaders:
     "In-memory Fashion-MNIST DataLoaders (train, valid = the official test split) on `device`"

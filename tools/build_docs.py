@@ -40,8 +40,9 @@ def clean_notebook(path: Path, proc: Path, links: dict):
     """Make one processed notebook render in mkdocs-jupyter as it would in Quarto.
 
     nbdev-proc-nbs leaves a `has_sd` key on cells and a float under `metadata.execution` (both rejected by nbformat's
-    validator), moves each notebook's title and description into Quarto front matter, and writes Quarto cell options (`#| echo: false`, `#| output: asis`) that only Quarto understands:
-    we put the title back as a heading and apply the options here. Links into the published site (`doc_url`) become links between the local pages."""
+    validator), moves each notebook's title and description into Quarto front matter, and writes Quarto cell options
+    (`#| echo: false`, `#| output: asis`) that only Quarto understands. Here we drop the two keys, put the title back
+    as a heading and apply the options; links into the published site (`doc_url`) become links between local pages."""
     nb = json.loads(path.read_text())
     here = path.relative_to(proc).parent
     cells = []
@@ -67,8 +68,7 @@ def clean_notebook(path: Path, proc: Path, links: dict):
             cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": head})
     nb['cells'] = cells
     text = json.dumps(nb)
-    for url, target in links.items():  # longest first, so core.html does not match inside data.core.html
-        text = text.replace(url, os.path.relpath(target, here) if here != Path('.') else target)
+    for url, target in links.items(): text = text.replace(url, os.path.relpath(target, here))
     nb = nbformat.from_dict(json.loads(text))
     nb.nbformat_minor = 4
     nbformat.validate(nb)
@@ -80,8 +80,7 @@ def write_readme(proc: Path):
     from nbconvert import MarkdownExporter
     body, res = MarkdownExporter().from_filename(str(proc/'index.ipynb'),
                                                  resources={'output_files_dir': 'README_files'})
-    out = ROOT/'README_files'
-    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(ROOT/'README_files', ignore_errors=True)
     for name, data in res.get('outputs', {}).items():
         (ROOT/name).parent.mkdir(parents=True, exist_ok=True)
         (ROOT/name).write_bytes(data)
@@ -99,7 +98,6 @@ def main():
     proc, doc_url = proc_notebooks(), get_config(ROOT).doc_url.rstrip('/') + '/'
     nbs = sorted(proc.rglob('*.ipynb'))
     links = {doc_url + html_name(nb, proc): str(nb.relative_to(proc).with_suffix('.html')) for nb in nbs}
-    links = dict(sorted(links.items(), key=lambda kv: -len(kv[0])))
     for nb in nbs: clean_notebook(nb, proc, links)
     shutil.copy(ROOT/'tools'/'mkdocs_extra.css', proc/'mkdocs_extra.css')
     write_readme(proc)

@@ -7,13 +7,13 @@ Docs: https://onecycle-dev.github.io/onecycle/data.transforms.html.md"""
 # %% auto #0
 __all__ = ['BatchTransform', 'apply_batch_tfms', 'RandomFlip', 'RandomTranslate', 'RandomResizedCrop', 'Normalize', 'Resize']
 
-# %% ../../nbs/02_data.transforms.ipynb #f61b03cd
+# %% ../../nbs/02_data.transforms.ipynb #ba7cd7f2
 import math
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-# %% ../../nbs/02_data.transforms.ipynb #6c954d09
+# %% ../../nbs/02_data.transforms.ipynb #2216b925
 class BatchTransform:
     "Base class: a transform applied to a whole batch of images (B, C, H, W) on its device"
     order, train_only = 0, True
@@ -30,14 +30,14 @@ def apply_batch_tfms(x, tfms, train:bool=True, generator=None):
     for t in sorted(tfms or [], key=lambda t: getattr(t, 'order', 0)): x = t(x, train=train, generator=generator)
     return x
 
-# %% ../../nbs/02_data.transforms.ipynb #841643a4
+# %% ../../nbs/02_data.transforms.ipynb #7175fca1
 def _rand(*shape, x:torch.Tensor, generator=None) -> torch.Tensor:
     if generator is not None and generator.device.type != x.device.type:
         raise ValueError(f"Batch transform: the batch is on {x.device} but the generator is on {generator.device}. "
                          f"Create the generator on the batch's device: torch.Generator(device={str(x.device)!r}).")
     return torch.rand(*shape, device=x.device, generator=generator)
 
-# %% ../../nbs/02_data.transforms.ipynb #31863064
+# %% ../../nbs/02_data.transforms.ipynb #16d58834
 class RandomFlip(BatchTransform):
     "Flip each image horizontally with probability `p`"
     order = 10
@@ -46,7 +46,7 @@ class RandomFlip(BatchTransform):
         flip = _rand(x.shape[0], 1, 1, 1, x=x, generator=generator) < self.p
         return torch.where(flip, x.flip(-1), x)
 
-# %% ../../nbs/02_data.transforms.ipynb #e7830fb3
+# %% ../../nbs/02_data.transforms.ipynb #799d1f81
 class RandomTranslate(BatchTransform):
     "Shift each image by a random offset of up to `pad` pixels (pad, then crop back to size)"
     order = 20
@@ -60,7 +60,7 @@ class RandomTranslate(BatchTransform):
         off = (_rand(2, B, x=x, generator=generator) * k).long().clamp_(max=k - 1)       # offsets in [0, 2p]
         return windows[torch.arange(B, device=x.device), :, off[0], off[1]]
 
-# %% ../../nbs/02_data.transforms.ipynb #f6a2d005
+# %% ../../nbs/02_data.transforms.ipynb #454ab6d1
 class RandomResizedCrop(BatchTransform):
     "Crop a random area fraction `scale` with aspect ratio in `ratio` from each image and resize it to `size`"
     order, train_only = 30, False
@@ -84,7 +84,7 @@ class RandomResizedCrop(BatchTransform):
         out = F.grid_sample(x.float(), grid, mode='bilinear', padding_mode='reflection', align_corners=False)
         return out.round_().clamp_(0, 255).to(dt) if dt == torch.uint8 else out.to(dt)
 
-# %% ../../nbs/02_data.transforms.ipynb #291448c0
+# %% ../../nbs/02_data.transforms.ipynb #e4d4687a
 class Normalize(BatchTransform):
     "Convert to float (uint8 is scaled to [0, 1]) and normalise each channel with `mean` and `std`"
     order, train_only = 90, False
@@ -97,16 +97,20 @@ class Normalize(BatchTransform):
         if x.ndim != 4: raise ValueError(f"Normalize.from_data: expected images (B, C, H, W), got shape {tuple(x.shape)}")
         x = x[:n].float() / (255 if x.dtype == torch.uint8 else 1)
         return cls(x.mean((0, 2, 3)).cpu(), x.std((0, 2, 3)).cpu())
+    def _stats(self, device):
+        "mean and std on `device`, moved once and kept there (no host-to-device copy per batch)"
+        if self.mean.device != device: self.mean, self.std = self.mean.to(device), self.std.to(device)
+        return self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
     def encodes(self, x, generator):
+        m, s = self._stats(x.device)
         scale = 255. if x.dtype == torch.uint8 else 1.
-        shape, m, s = (1, -1, 1, 1), self.mean.to(x.device), self.std.to(x.device)
-        return x.float().mul_((1 / (scale * s)).view(shape)).sub_((m / s).view(shape))  # (x/scale - m) / s
+        return x.float().mul_(1 / (scale * s)).sub_(m / s)  # (x/scale - m) / s, in two passes
     def decode(self, x:torch.Tensor) -> torch.Tensor:
         "Undo the normalisation (for showing images); returns floats in [0, 1]"
-        shape = (1, -1, 1, 1)
-        return (x * self.std.to(x.device).view(shape) + self.mean.to(x.device).view(shape)).clamp(0, 1)
+        m, s = self._stats(x.device)
+        return (x * s + m).clamp(0, 1)
 
-# %% ../../nbs/02_data.transforms.ipynb #1cb94eab
+# %% ../../nbs/02_data.transforms.ipynb #4970e33d
 class Resize:
     "Item transform: resize a CHW image to `size` by 'crop', 'pad' or 'squish'"
     def __init__(self, size:int|tuple, method:str='crop'):

@@ -7,13 +7,13 @@ Docs: https://onecycle-dev.github.io/onecycle/data.transforms.html.md"""
 # %% auto #0
 __all__ = ['BatchTransform', 'apply_batch_tfms', 'RandomFlip', 'RandomTranslate', 'RandomResizedCrop', 'Normalize', 'Resize']
 
-# %% ../../nbs/02_data.transforms.ipynb #ba7cd7f2
+# %% ../../nbs/02_data.transforms.ipynb #10905d95
 import math
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-# %% ../../nbs/02_data.transforms.ipynb #2216b925
+# %% ../../nbs/02_data.transforms.ipynb #216004d0
 class BatchTransform:
     "Base class: a transform applied to a whole batch of images (B, C, H, W) on its device"
     order, train_only = 0, True
@@ -30,14 +30,14 @@ def apply_batch_tfms(x, tfms, train:bool=True, generator=None):
     for t in sorted(tfms or [], key=lambda t: getattr(t, 'order', 0)): x = t(x, train=train, generator=generator)
     return x
 
-# %% ../../nbs/02_data.transforms.ipynb #7175fca1
+# %% ../../nbs/02_data.transforms.ipynb #7889cec3
 def _rand(*shape, x:torch.Tensor, generator=None) -> torch.Tensor:
     if generator is not None and generator.device.type != x.device.type:
         raise ValueError(f"Batch transform: the batch is on {x.device} but the generator is on {generator.device}. "
                          f"Create the generator on the batch's device: torch.Generator(device={str(x.device)!r}).")
     return torch.rand(*shape, device=x.device, generator=generator)
 
-# %% ../../nbs/02_data.transforms.ipynb #16d58834
+# %% ../../nbs/02_data.transforms.ipynb #34edf42b
 class RandomFlip(BatchTransform):
     "Flip each image horizontally with probability `p`"
     order = 10
@@ -46,7 +46,7 @@ class RandomFlip(BatchTransform):
         flip = _rand(x.shape[0], 1, 1, 1, x=x, generator=generator) < self.p
         return torch.where(flip, x.flip(-1), x)
 
-# %% ../../nbs/02_data.transforms.ipynb #799d1f81
+# %% ../../nbs/02_data.transforms.ipynb #c27298e7
 class RandomTranslate(BatchTransform):
     "Shift each image by a random offset of up to `pad` pixels (pad, then crop back to size)"
     order = 20
@@ -60,7 +60,7 @@ class RandomTranslate(BatchTransform):
         off = (_rand(2, B, x=x, generator=generator) * k).long().clamp_(max=k - 1)       # offsets in [0, 2p]
         return windows[torch.arange(B, device=x.device), :, off[0], off[1]]
 
-# %% ../../nbs/02_data.transforms.ipynb #454ab6d1
+# %% ../../nbs/02_data.transforms.ipynb #c873348e
 class RandomResizedCrop(BatchTransform):
     "Crop a random area fraction `scale` with aspect ratio in `ratio` from each image and resize it to `size`"
     order, train_only = 30, False
@@ -84,7 +84,7 @@ class RandomResizedCrop(BatchTransform):
         out = F.grid_sample(x.float(), grid, mode='bilinear', padding_mode='reflection', align_corners=False)
         return out.round_().clamp_(0, 255).to(dt) if dt == torch.uint8 else out.to(dt)
 
-# %% ../../nbs/02_data.transforms.ipynb #e4d4687a
+# %% ../../nbs/02_data.transforms.ipynb #f197a922
 class Normalize(BatchTransform):
     "Convert to float (uint8 is scaled to [0, 1]) and normalise each channel with `mean` and `std`"
     order, train_only = 90, False
@@ -110,7 +110,7 @@ class Normalize(BatchTransform):
         m, s = self._stats(x.device)
         return (x * s + m).clamp(0, 1)
 
-# %% ../../nbs/02_data.transforms.ipynb #4970e33d
+# %% ../../nbs/02_data.transforms.ipynb #da325abf
 class Resize:
     "Item transform: resize a CHW image to `size` by 'crop', 'pad' or 'squish'"
     def __init__(self, size:int|tuple, method:str='crop'):
@@ -123,7 +123,7 @@ class Resize:
         if (H, W) == (th, tw): return img
         if self.method == 'squish': return TF.resize(img, [th, tw], antialias=True)
         s = max(th / H, tw / W) if self.method == 'crop' else min(th / H, tw / W)
-        nh, nw = max(th, round(H*s)) if self.method == 'crop' else round(H*s), max(tw, round(W*s)) if self.method == 'crop' else round(W*s)
+        nh, nw = round(H*s), round(W*s)  # crop: both sides >= target; pad: both sides <= target
         img = TF.resize(img, [nh, nw], antialias=True)
         if self.method == 'pad':
             t, l = (th - nh) // 2, (tw - nw) // 2

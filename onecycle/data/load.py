@@ -7,14 +7,15 @@ Docs: https://onecycle-dev.github.io/onecycle/data.load.html.md"""
 # %% auto #0
 __all__ = ['TensorLoader', 'DataLoaders', 'fashion_mnist_dls']
 
-# %% ../../nbs/03_data.load.ipynb #e527d30e
+# %% ../../nbs/03_data.load.ipynb #0b0ea6e8
 import math
 import torch
+from torch import nn
 from ..core import default_device, to_device
 from .transforms import apply_batch_tfms, Normalize, RandomFlip, RandomTranslate
 from .external import load_fashion_mnist
 
-# %% ../../nbs/03_data.load.ipynb #91a654ff
+# %% ../../nbs/03_data.load.ipynb #cbee5879
 def _check_tensors(tensors, what:str):
     if not tensors: raise ValueError(f"{what}: give at least one tensor")
     for i, t in enumerate(tensors):
@@ -31,7 +32,7 @@ def _check_bs(bs, what):
     if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:
         raise ValueError(f"{what}: bs must be a positive int, got {bs!r}")
 
-# %% ../../nbs/03_data.load.ipynb #e09bc652
+# %% ../../nbs/03_data.load.ipynb #384e83f2
 class TensorLoader:
     "Batches of tensors that live on `device`: each batch is a slice of an on-device permutation"
     def __init__(self, *tensors, bs:int=64, shuffle:bool=False, drop_last:bool=False, device=None,
@@ -59,6 +60,11 @@ class TensorLoader:
 
     def one_batch(self): return next(iter(self))
 
+    def test_dl(self, x, bs:int|None=None):
+        "A loader over the inputs `x` (no targets) in order, with this loader's transforms at validation"
+        return TensorLoader(*(x if isinstance(x, (tuple, list)) else [x]), bs=bs or self.bs, device=self.device,
+                            batch_tfms=self.batch_tfms, n_inp=self.n_inp, train=False)
+
     def to(self, device):
         "Move the data (and a generator with the same seed) to `device`"
         self.device = torch.device(device)
@@ -70,11 +76,11 @@ class TensorLoader:
         return (f"TensorLoader(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
                 f"device={self.device}, batch_tfms={self.batch_tfms})")
 
-# %% ../../nbs/03_data.load.ipynb #779be74f
+# %% ../../nbs/03_data.load.ipynb #65da478a
 class DataLoaders:
     "A training, a validation and optionally a test loader, on one device"
-    def __init__(self, train, valid, test=None):
-        self.train, self.valid, self.test = train, valid, test
+    def __init__(self, train, valid, test=None, vocab=None, loss_func=None):
+        self.train, self.valid, self.test, self.vocab, self.loss_func = train, valid, test, vocab, loss_func
         devs = {str(dl.device) for dl in self.loaders}
         if len(devs) > 1: raise ValueError(f"DataLoaders: loaders are on different devices {sorted(devs)}; use .to(device)")
     @property
@@ -84,7 +90,12 @@ class DataLoaders:
     def to(self, device):
         for dl in self.loaders: dl.to(device)
         return self
+    @property
+    def n_inp(self): return self.train.n_inp
     def one_batch(self): return self.train.one_batch()
+    def test_dl(self, items, bs:int|None=None):
+        "A loader over new `items`, processed like the validation set (no labels, no augmentation)"
+        return self.valid.test_dl(items, bs=bs)
     def __repr__(self): return f"DataLoaders(train={self.train!r},\n            valid={self.valid!r})"
 
     @classmethod
@@ -100,7 +111,7 @@ class DataLoaders:
                              seed=None if seed is None else seed + 1, **kw)
         return cls(train, valid)
 
-# %% ../../nbs/03_data.load.ipynb #2ebde226
+# %% ../../nbs/03_data.load.ipynb #a3c5fb44
 def fashion_mnist_dls(bs:int=256, device=None, augment:bool=True, valid_bs:int|None=None, pad:int=2,
                       seed:int|None=None, path=None) -> DataLoaders:
     "In-memory Fashion-MNIST DataLoaders (train, valid = the official test split) on `device`"
@@ -110,5 +121,5 @@ def fashion_mnist_dls(bs:int=256, device=None, augment:bool=True, valid_bs:int|N
     tfms = ([RandomFlip(), RandomTranslate(pad)] if augment else []) + [norm]
     dls = DataLoaders.from_tensors(xt, ds.y_train, xv, ds.y_test, bs=bs, device=device, batch_tfms=tfms,
                                    valid_bs=valid_bs or 2*bs, seed=seed)
-    dls.vocab = ds.classes
+    dls.vocab, dls.loss_func = ds.classes, nn.CrossEntropyLoss()
     return dls

@@ -7,13 +7,13 @@ Docs: https://onecycle-dev.github.io/onecycle/data.transforms.html.md"""
 # %% auto #0
 __all__ = ['BatchTransform', 'apply_batch_tfms', 'RandomFlip', 'RandomTranslate', 'RandomResizedCrop', 'Normalize', 'Resize']
 
-# %% ../../nbs/02_data.transforms.ipynb #10905d95
+# %% ../../nbs/02_data.transforms.ipynb #b7773c59
 import math
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-# %% ../../nbs/02_data.transforms.ipynb #216004d0
+# %% ../../nbs/02_data.transforms.ipynb #63c16d69
 class BatchTransform:
     "Base class: a transform applied to a whole batch of images (B, C, H, W) on its device"
     order, train_only = 0, True
@@ -30,14 +30,14 @@ def apply_batch_tfms(x, tfms, train:bool=True, generator=None):
     for t in sorted(tfms or [], key=lambda t: getattr(t, 'order', 0)): x = t(x, train=train, generator=generator)
     return x
 
-# %% ../../nbs/02_data.transforms.ipynb #7889cec3
+# %% ../../nbs/02_data.transforms.ipynb #926dc384
 def _rand(*shape, x:torch.Tensor, generator=None) -> torch.Tensor:
     if generator is not None and generator.device.type != x.device.type:
         raise ValueError(f"Batch transform: the batch is on {x.device} but the generator is on {generator.device}. "
                          f"Create the generator on the batch's device: torch.Generator(device={str(x.device)!r}).")
     return torch.rand(*shape, device=x.device, generator=generator)
 
-# %% ../../nbs/02_data.transforms.ipynb #34edf42b
+# %% ../../nbs/02_data.transforms.ipynb #f893c532
 class RandomFlip(BatchTransform):
     "Flip each image horizontally with probability `p`"
     order = 10
@@ -46,7 +46,7 @@ class RandomFlip(BatchTransform):
         flip = _rand(x.shape[0], 1, 1, 1, x=x, generator=generator) < self.p
         return torch.where(flip, x.flip(-1), x)
 
-# %% ../../nbs/02_data.transforms.ipynb #c27298e7
+# %% ../../nbs/02_data.transforms.ipynb #c7337b2b
 class RandomTranslate(BatchTransform):
     "Shift each image by a random offset of up to `pad` pixels (pad, then crop back to size)"
     order = 20
@@ -60,7 +60,7 @@ class RandomTranslate(BatchTransform):
         off = (_rand(2, B, x=x, generator=generator) * k).long().clamp_(max=k - 1)       # offsets in [0, 2p]
         return windows[torch.arange(B, device=x.device), :, off[0], off[1]]
 
-# %% ../../nbs/02_data.transforms.ipynb #c873348e
+# %% ../../nbs/02_data.transforms.ipynb #1b10490f
 class RandomResizedCrop(BatchTransform):
     "Crop a random area fraction `scale` with aspect ratio in `ratio` from each image and resize it to `size`"
     order, train_only = 30, False
@@ -84,21 +84,32 @@ class RandomResizedCrop(BatchTransform):
         out = F.grid_sample(x.float(), grid, mode='bilinear', padding_mode='reflection', align_corners=False)
         return out.round_().clamp_(0, 255).to(dt) if dt == torch.uint8 else out.to(dt)
 
-# %% ../../nbs/02_data.transforms.ipynb #f197a922
+# %% ../../nbs/02_data.transforms.ipynb #f99b73a2
 class Normalize(BatchTransform):
     "Convert to float (uint8 is scaled to [0, 1]) and normalise each channel with `mean` and `std`"
     order, train_only = 90, False
-    def __init__(self, mean, std):
+    def __init__(self, mean=None, std=None):
+        if (mean is None) != (std is None): raise ValueError("Normalize: give both mean and std, or neither (then call .setup)")
+        self.mean, self.std = None, None
+        if mean is not None: self._set(mean, std)
+    def _set(self, mean, std):
         self.mean, self.std = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
         if (self.std <= 0).any(): raise ValueError(f"Normalize: std must be positive, got {self.std.tolist()}")
+    def setup(self, x:torch.Tensor, n:int=10_000):
+        "Compute the per-channel statistics of (up to `n` items of) the image batch `x` (B, C, H, W)"
+        if x.ndim != 4: raise ValueError(f"Normalize.setup: expected images (B, C, H, W), got shape {tuple(x.shape)}")
+        x = x[:n].float() / (255 if x.dtype == torch.uint8 else 1)
+        self._set(x.mean((0, 2, 3)).cpu(), x.std((0, 2, 3)).cpu())
+        return self
     @classmethod
     def from_data(cls, x:torch.Tensor, n:int=10_000):
-        "Per-channel statistics of (up to `n` items of) the image batch `x` (B, C, H, W)"
-        if x.ndim != 4: raise ValueError(f"Normalize.from_data: expected images (B, C, H, W), got shape {tuple(x.shape)}")
-        x = x[:n].float() / (255 if x.dtype == torch.uint8 else 1)
-        return cls(x.mean((0, 2, 3)).cpu(), x.std((0, 2, 3)).cpu())
+        "A `Normalize` with the statistics of (up to `n` items of) the image batch `x` (B, C, H, W)"
+        return cls().setup(x, n)
     def _stats(self, device):
         "mean and std on `device`, moved once and kept there (no host-to-device copy per batch)"
+        if self.mean is None:
+            raise ValueError("Normalize has no statistics yet: give mean and std, call .setup(x) with a sample batch, "
+                             "or use it in a DataBlock, which computes them from the training set")
         if self.mean.device != device: self.mean, self.std = self.mean.to(device), self.std.to(device)
         return self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
     def encodes(self, x, generator):
@@ -110,7 +121,7 @@ class Normalize(BatchTransform):
         m, s = self._stats(x.device)
         return (x * s + m).clamp(0, 1)
 
-# %% ../../nbs/02_data.transforms.ipynb #da325abf
+# %% ../../nbs/02_data.transforms.ipynb #f1d60636
 class Resize:
     "Item transform: resize a CHW image to `size` by 'crop', 'pad' or 'squish'"
     def __init__(self, size:int|tuple, method:str='crop'):

@@ -10,7 +10,7 @@ __all__ = ['image_extensions', 'get_files', 'get_image_files', 'fashion_mnist_pn
            'load_image', 'TransformBlock', 'ImageReader', 'ImageBlock', 'CategoryBlock', 'MultiCategoryBlock',
            'RegressionBlock', 'ItemError', 'Datasets', 'DataBlock', 'decode_batch']
 
-# %% ../../nbs/04_data.block.ipynb #6bfdface
+# %% ../../nbs/04_data.block.ipynb #4706b2f5
 import csv, inspect, math, os, re, warnings
 from functools import partial
 from pathlib import Path
@@ -25,7 +25,7 @@ from fastcore.basics import patch, listify
 from .transforms import Normalize, Resize, apply_batch_tfms
 from .load import DataLoaders, ItemLoader, TensorLoader, collate_items
 
-# %% ../../nbs/04_data.block.ipynb #f4ecd931
+# %% ../../nbs/04_data.block.ipynb #04db2808
 image_extensions = {'.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp'}
 
 def get_files(path, extensions=None, recurse:bool=True, folders=None) -> list[Path]:
@@ -49,7 +49,7 @@ def get_image_files(path, recurse:bool=True, folders=None) -> list[Path]:
     "Image files under `path` (by suffix: see `image_extensions`)"
     return get_files(path, image_extensions, recurse=recurse, folders=folders)
 
-# %% ../../nbs/04_data.block.ipynb #fba13811
+# %% ../../nbs/04_data.block.ipynb #6a1c5dac
 def fashion_mnist_png(dest, n_train:int=100, n_valid:int=20, path=None) -> Path:
     "Write `n_train`/`n_valid` Fashion-MNIST images per class as PNGs under `dest/{train,valid}/<class>/`"
     from onecycle.data.external import load_fashion_mnist
@@ -68,7 +68,7 @@ def fashion_mnist_png(dest, n_train:int=100, n_valid:int=20, path=None) -> Path:
     tmp.rename(dest)
     return dest
 
-# %% ../../nbs/04_data.block.ipynb #665f0fa8
+# %% ../../nbs/04_data.block.ipynb #ad1fe302
 def parent_label(o) -> str:
     "The name of the folder `o` is in"
     return Path(o).parent.name
@@ -84,7 +84,7 @@ class RegexLabeller:
         return m.group(1) if self.pat.groups else m.group(0)
     def __repr__(self): return f"RegexLabeller({self.pat.pattern!r})"
 
-# %% ../../nbs/04_data.block.ipynb #1fb947cc
+# %% ../../nbs/04_data.block.ipynb #ace4b13a
 def _cell(row, col):
     try: return row[col]
     except (KeyError, IndexError, TypeError):
@@ -109,7 +109,7 @@ def get_csv_rows(path, **kwargs) -> list[dict]:
     "The rows of a CSV file as dicts (column name -> text); `kwargs` go to `csv.DictReader`"
     with open(path, newline='') as f: return list(csv.DictReader(f, **kwargs))
 
-# %% ../../nbs/04_data.block.ipynb #405c78ab
+# %% ../../nbs/04_data.block.ipynb #d99dacb7
 class RandomSplitter:
     "Hold out a random `valid_pct` of the items (the same ones for the same `seed`)"
     def __init__(self, valid_pct:float=0.2, seed:int|None=None):
@@ -153,7 +153,7 @@ class FuncSplitter:
         return [i for i, f in enumerate(flags) if not f], [i for i, f in enumerate(flags) if f]
     def __repr__(self): return f"FuncSplitter({getattr(self.func, '__name__', self.func)})"
 
-# %% ../../nbs/04_data.block.ipynb #1c9689c8
+# %% ../../nbs/04_data.block.ipynb #9f864d3c
 warnings.filterwarnings('ignore', message='The image decoding and encoding capabilities of TorchVision', category=DeprecationWarning)
 
 class ImageError(OSError):
@@ -171,7 +171,7 @@ def load_image(fn, gray:bool=False) -> torch.Tensor:
             raise ImageError(f"load_image: cannot read {fn}: {type(e).__name__}: {e} (torchvision: {str(tv_err).split(', ')[-1]})") from None
     return to_dtype(img, torch.uint8, scale=True) if img.dtype != torch.uint8 else img
 
-# %% ../../nbs/04_data.block.ipynb #d192f51c
+# %% ../../nbs/04_data.block.ipynb #6beb95d9
 def _name(f): return getattr(f, '__name__', None) or repr(f)
 
 class TransformBlock:
@@ -188,7 +188,7 @@ class TransformBlock:
     def title(self, t) -> str: return str(self.decode(t))
     def __repr__(self): return f"{type(self).__name__}({', '.join(map(_name, self.type_tfms))})"
 
-# %% ../../nbs/04_data.block.ipynb #339103eb
+# %% ../../nbs/04_data.block.ipynb #e3e5d4c0
 class ImageReader:
     "Turn a path, a PIL image, an array or a tensor into a uint8 (C, H, W) tensor"
     def __init__(self, gray:bool=False): self.gray = gray
@@ -214,7 +214,7 @@ class ImageBlock(TransformBlock):
         ax.axis('off')
     def __repr__(self): return f"ImageBlock(gray={self.gray})"
 
-# %% ../../nbs/04_data.block.ipynb #4d2084e3
+# %% ../../nbs/04_data.block.ipynb #13ed301a
 def _sorted(vals):
     try: return sorted(vals)
     except TypeError: return sorted(vals, key=str)
@@ -239,7 +239,7 @@ class CategoryBlock(TransformBlock):
     def decode(self, t): return self.vocab[int(t)]
     def __repr__(self): return f"CategoryBlock(vocab={len(self.vocab) if self.vocab else None} classes)"
 
-# %% ../../nbs/04_data.block.ipynb #04e70119
+# %% ../../nbs/04_data.block.ipynb #7d7a8823
 class MultiCategoryBlock(CategoryBlock):
     "Multi-label classification: list of labels -> multi-hot float32 vector over `vocab`"
     def __init__(self, vocab=None, thresh:float=0.5):
@@ -271,7 +271,7 @@ class RegressionBlock(TransformBlock):
     def title(self, t) -> str: return ', '.join(f'{x:.3g}' for x in torch.as_tensor(t).flatten().tolist())
     def __repr__(self): return f"RegressionBlock(n_out={self.n_out})"
 
-# %% ../../nbs/04_data.block.ipynb #e22d5231
+# %% ../../nbs/04_data.block.ipynb #76b2376b
 class ItemError(RuntimeError):
     "A step of the data pipeline failed on one item"
 
@@ -285,7 +285,7 @@ def _run(step:str, i, item, f, *args, **kw):
     except Exception as e:
         raise ItemError(f"{step} failed on item {i} ({item!r}): {type(e).__name__}: {e}") from e
 
-# %% ../../nbs/04_data.block.ipynb #35a579ec
+# %% ../../nbs/04_data.block.ipynb #ac4ac229
 class Datasets:
     "Items turned into tuples of tensors by `blocks`, split into `train` and `valid`"
     def __init__(self, items, blocks, getters, splits, item_tfms=None, n_inp:int=1, errors:str='raise'):
@@ -367,7 +367,7 @@ class _TestSet:
             out.append(v)
         return tuple(out)
 
-# %% ../../nbs/04_data.block.ipynb #f4e87e81
+# %% ../../nbs/04_data.block.ipynb #5dc42e0c
 def _per_block(f, n, what):
     if isinstance(f, (list, tuple)):
         if len(f) != n: raise ValueError(f"DataBlock: {what} has {len(f)} functions for {n} block(s)")
@@ -404,7 +404,7 @@ class DataBlock:
         items = self._items(source)
         return Datasets(items, self.blocks, self.getters, self.splitter(items), self.item_tfms, self.n_inp, errors)
 
-# %% ../../nbs/04_data.block.ipynb #96eaffff
+# %% ../../nbs/04_data.block.ipynb #a7e9b7b8
 def _stack_split(ds, bs, num_workers):
     "Decode every item of `ds` once, into one tensor per block (on the CPU)"
     dl = ItemLoader(ds, bs=bs, device='cpu', num_workers=num_workers, n_inp=0)
@@ -450,7 +450,7 @@ def _setup_tfms(tfms, get_sample):
         x = get_sample()
         for t in needs: t.setup(x)
 
-# %% ../../nbs/04_data.block.ipynb #47e35e1a
+# %% ../../nbs/04_data.block.ipynb #29ee4458
 def _desc(v) -> str:
     if isinstance(v, torch.Tensor):
         return f"Tensor {str(v.dtype).replace('torch.', '')} {tuple(v.shape)}" + (f" = {v.item():.4g}" if v.numel() == 1 else "")
@@ -496,7 +496,7 @@ def summary(self:DataBlock, source, bs:int=4, device='cpu'):
         for t in sorted(tfms, key=lambda t: getattr(t, 'order', 0)): x = step(repr(t), lambda: apply_batch_tfms(x, [t], True, g))
     if not tfms: print("  (none)")
 
-# %% ../../nbs/04_data.block.ipynb #8b872b5c
+# %% ../../nbs/04_data.block.ipynb #b2e81f77
 def decode_batch(x:torch.Tensor, tfms) -> torch.Tensor:
     "Undo the batch transforms that can be undone (e.g. `Normalize`), in reverse order, for showing"
     for t in sorted(tfms, key=lambda t: getattr(t, 'order', 0), reverse=True):

@@ -11,7 +11,7 @@ __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'Can
            'Metric', 'AvgMetric', 'AvgLoss', 'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder',
            'GatherPreds', 'save_checkpoint', 'load_checkpoint']
 
-# %% ../nbs/05_learner.ipynb #ce6c1921
+# %% ../nbs/05_learner.ipynb #71ae3bde
 import contextlib, difflib, functools, math, numbers, os, re, tempfile, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,16 +19,16 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastcore.basics import noop, patch
-from .core import to_device
+from .core import to_device, get_rng_state, set_rng_state
 
-# %% ../nbs/05_learner.ipynb #1b4b303b
+# %% ../nbs/05_learner.ipynb #0f7a166b
 EVENTS = ('before_fit', 'before_epoch', 'before_train', 'before_batch', 'after_pred', 'after_loss',
           'before_backward', 'after_cancel_backward', 'after_backward',
           'before_step', 'after_cancel_step', 'after_step', 'after_cancel_batch', 'after_batch',
           'after_cancel_train', 'after_train', 'before_validate', 'after_cancel_validate', 'after_validate',
           'after_cancel_epoch', 'after_epoch', 'after_cancel_fit', 'after_fit')
 
-# %% ../nbs/05_learner.ipynb #2bfc5c03
+# %% ../nbs/05_learner.ipynb #f47df98e
 class CancelException(Exception):
     "Base class of the exceptions that callbacks raise to skip the rest of a step"
 
@@ -50,7 +50,7 @@ class CancelFitException(CancelException):
 class CallbackError(RuntimeError):
     "An error raised inside a callback whose own exception type cannot carry the callback's name"
 
-# %% ../nbs/05_learner.ipynb #03c8b3e7
+# %% ../nbs/05_learner.ipynb #a985fd29
 @functools.lru_cache(maxsize=None)
 def _snake(name:str) -> str:
     "'TrainEvalCallback' -> 'train_eval', 'CSVLogger' -> 'csv_logger'"
@@ -82,7 +82,7 @@ class Callback:
 
     def __repr__(self): return f'{type(self).__name__}()'
 
-# %% ../nbs/05_learner.ipynb #e99360e8
+# %% ../nbs/05_learner.ipynb #a504e693
 defaults = SimpleNamespace(callbacks=[])  # the callback classes every new Learner starts with (filled below)
 
 def register_default_cb(cb_cls):
@@ -113,7 +113,7 @@ def _check_lr(lr, where:str):
             raise ValueError(f"{where}: lr must be a positive number (or a list with one per parameter group), got {lr!r}. "
                              f"A typical start for AdamW is 1e-3.")
 
-# %% ../nbs/05_learner.ipynb #54c7242a
+# %% ../nbs/05_learner.ipynb #43b8c52f
 def _callback_error(e:Exception, fn, event:str) -> Exception:
     "The exception to raise when the callback method `fn` raised `e` at `event`: same type if possible"
     msg = f"{type(getattr(fn, '__self__', fn)).__name__}.{event} raised {type(e).__name__}: {e}"
@@ -137,6 +137,7 @@ class Learner:
         self.opt = self.dl = self.xb = self.yb = self.pred = self.loss = None
         self.training, self.epoch, self.n_epoch, self.iter, self.n_iter = False, 0, 1, 0, 0
         self.train_iter, self.pct_train, self.log_row, self._loss_checked = 0, 0., noop, False
+        self.start_epoch, self._start_iter = 0, 0
         self._cbs, self._event_fns = [], {e: [] for e in EVENTS}
         _place_model(model, getattr(dls, 'device', None))
         self.add_cbs(_default_callbacks() + _listify(cbs))
@@ -164,7 +165,7 @@ class Learner:
                 if cb.name == k: return cb
         raise AttributeError(f"'Learner' object has no attribute {k!r}")
 
-# %% ../nbs/05_learner.ipynb #f4618637
+# %% ../nbs/05_learner.ipynb #d2b16263
 def _warn_unknown_events(cb):
     for k in dir(type(cb)):
         if k.startswith(('before_', 'after_')) and k not in EVENTS and callable(getattr(type(cb), k)):
@@ -223,7 +224,7 @@ def show_training_loop(self:Learner):
     for e in EVENTS:
         if self._event_fns[e]: print(f"{e:<22}: {', '.join(type(f.__self__).__name__ for f in self._event_fns[e])}")
 
-# %% ../nbs/05_learner.ipynb #51b325fb
+# %% ../nbs/05_learner.ipynb #47803f35
 @patch
 def _with_events(self:Learner, f, name:str, cancel):
     try: self(f'before_{name}'); f()
@@ -257,7 +258,8 @@ def _backward_step(self:Learner):
 @patch
 def _all_batches(self:Learner):
     self.n_iter, self._loss_checked = len(self.dl), False
-    for self.iter, b in enumerate(self.dl): self._one_batch(b)
+    # a loader resuming mid-pass starts at batch `resume_batch`, and so does the count
+    for self.iter, b in enumerate(self.dl, getattr(self.dl, 'resume_batch', 0)): self._one_batch(b)
 
 @patch
 def _do_validate(self:Learner, dl):
@@ -272,9 +274,9 @@ def _do_epoch(self:Learner):
 
 @patch
 def _do_fit(self:Learner):
-    for self.epoch in range(self.n_epoch): self._with_events(self._do_epoch, 'epoch', CancelEpochException)
+    for self.epoch in range(self.start_epoch, self.n_epoch): self._with_events(self._do_epoch, 'epoch', CancelEpochException)
 
-# %% ../nbs/05_learner.ipynb #83b3499c
+# %% ../nbs/05_learner.ipynb #064f1282
 def _check_groups(groups:list, model:nn.Module):
     seen = {id(p) for g in groups for p in g['params']}
     missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
@@ -303,7 +305,7 @@ def set_hypers(self:Learner, lr=None, wd=None):
             raise ValueError(f"set_hypers: {len(vs)} values of {key} for {len(groups)} parameter groups; give one, or one per group")
         for g, x in zip(groups, vs): g[key] = x
 
-# %% ../nbs/05_learner.ipynb #af31a1ec
+# %% ../nbs/05_learner.ipynb #f4bda67c
 def _norm_device(d) -> torch.device:
     d = torch.device(d)
     return torch.device('cuda', torch.cuda.current_device()) if d.type == 'cuda' and d.index is None else d
@@ -333,10 +335,12 @@ def _check_devices(self:Learner):
                            f"learn.model.to(learn.dls.device), or learn.dls.to('{model_dev}').")
 
 @patch
-def fit(self:Learner, n_epoch:int, lr=None, wd=None, cbs=None):
+def fit(self:Learner, n_epoch:int, lr=None, wd=None, cbs=None, start_epoch:int=0, resume=None):
     "Train for `n_epoch` epochs at learning rate `lr` (default `self.lr`), with extra callbacks `cbs` for this call only"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
         raise ValueError(f"fit: n_epoch must be a positive int, got {n_epoch!r}")
+    if not isinstance(start_epoch, int) or not 0 <= start_epoch < n_epoch:
+        raise ValueError(f"fit: start_epoch must be an int in [0, n_epoch={n_epoch}), got {start_epoch!r}")
     if lr is not None: _check_lr(lr, 'fit')
     _check_loader(self.dls.train, 'fit: the training DataLoader')
     _check_loader(self.dls.valid, 'fit: the validation DataLoader')
@@ -344,10 +348,21 @@ def fit(self:Learner, n_epoch:int, lr=None, wd=None, cbs=None):
     with self.added_cbs(cbs):
         if self.opt is None: self.create_opt()
         self.set_hypers(lr=self.lr if lr is None else lr, wd=self.wd if wd is None else wd)
+        self.start_epoch, self._start_iter = start_epoch, start_epoch * len(self.dls.train)
+        if resume is not None: self._resume(resume)
         self.n_epoch, self.log_row = n_epoch, noop if self.silent else (self.logger or TablePrinter())
-        self._with_events(self._do_fit, 'fit', CancelFitException)
+        try: self._with_events(self._do_fit, 'fit', CancelFitException)
+        except BaseException: self._abort(); raise
+        finally: self.start_epoch, self._start_iter = 0, 0
 
-# %% ../nbs/05_learner.ipynb #61085129
+@patch
+def _abort(self:Learner):
+    "After an exception or KeyboardInterrupt escapes `fit`: let callbacks undo what they started (`on_abort`)"
+    for cb in self._cbs:
+        if hasattr(type(cb), 'on_abort'):
+            with contextlib.suppress(Exception): cb.on_abort()
+
+# %% ../nbs/05_learner.ipynb #8d898062
 def _desc(o) -> str:
     "Shape and dtype of a tensor, or of each tensor in a tuple, for error messages"
     if isinstance(o, torch.Tensor): return f"{tuple(o.shape)} {str(o.dtype).replace('torch.', '')}"
@@ -394,11 +409,14 @@ def _first_loss(self:Learner):
     self._loss_checked = True
     return loss
 
-# %% ../nbs/05_learner.ipynb #e13093e8
+# %% ../nbs/05_learner.ipynb #ab18d383
 class TrainEvalCallback(Callback):
     "Switch the model between training and evaluation mode; count training iterations (`train_iter`, `pct_train`)"
     order = -10
-    def before_fit(self): self.learn.train_iter, self.learn.pct_train = 0, 0.
+    def before_fit(self):
+        learn = self.learn
+        learn.train_iter = learn._start_iter  # not 0 when a run starts at a later epoch or resumes from a checkpoint
+        learn.pct_train = learn.train_iter / max(1, len(learn.dls.train) * learn.n_epoch)
     def before_train(self): self.learn.model.train()
     def before_validate(self): self.learn.model.eval()
     def after_batch(self):
@@ -407,7 +425,7 @@ class TrainEvalCallback(Callback):
             learn.train_iter += 1
             learn.pct_train = learn.train_iter / (learn.n_iter * learn.n_epoch)
 
-# %% ../nbs/05_learner.ipynb #32da0bd0
+# %% ../nbs/05_learner.ipynb #dad65933
 class Metric:
     "Base class for metrics: `reset()`, then `accumulate(learn)` once per validation batch, then `value`"
     def reset(self): pass
@@ -454,7 +472,7 @@ def _as_metric(m) -> Metric:
     raise TypeError(f"metrics: {m!r} ({type(m).__name__}) is not a metric. Pass a function (preds, targs) -> tensor such "
                     f"as accuracy, or a Metric instance{hint}; e.g. metrics=[accuracy, error_rate].")
 
-# %% ../nbs/05_learner.ipynb #9bbe5d6b
+# %% ../nbs/05_learner.ipynb #d0372a01
 def _check_class_targets(name, preds, targs):
     if preds.ndim < 2 or preds.shape[:1] + preds.shape[2:] != targs.shape:
         raise ValueError(f"{name}: expected predictions (batch, n_classes, ...) and class targets (batch, ...), got "
@@ -477,7 +495,7 @@ def top_k_accuracy(preds:torch.Tensor, targs:torch.Tensor, k:int=5) -> torch.Ten
                          f"functools.partial(top_k_accuracy, k=...)")
     return (preds.topk(k, dim=1).indices == targs.unsqueeze(1)).any(dim=1).float().mean()
 
-# %% ../nbs/05_learner.ipynb #5294f3e4
+# %% ../nbs/05_learner.ipynb #38b6405d
 def _as_floats(vals:list) -> list:
     "Plain floats from a list of tensors, numbers and Nones, with a single device-to-host copy"
     ts = [v for v in vals if isinstance(v, torch.Tensor)]
@@ -493,7 +511,7 @@ class TablePrinter:
         if self.widths is None: self.widths = [max(len(c), 10) for c in row]
         self.print_fn('  '.join(f'{c:<{w}}' for c, w in zip(row, self.widths)).rstrip())
 
-# %% ../nbs/05_learner.ipynb #3de32436
+# %% ../nbs/05_learner.ipynb #d54e5576
 class Recorder(Callback):
     "Keeps the loss, learning rate and momentum of each training batch, and a row of results for each epoch"
     order = 50
@@ -550,11 +568,11 @@ class Recorder(Callback):
         self.learn.log_row([str(row['epoch']), *[f'{v:.6f}' for v in list(row.values())[1:-1]], _fmt_time(row['time'])])
         self._train_loss = None
 
-# %% ../nbs/05_learner.ipynb #3f00acae
+# %% ../nbs/05_learner.ipynb #497b6fcc
 register_default_cb(TrainEvalCallback)
 register_default_cb(Recorder)
 
-# %% ../nbs/05_learner.ipynb #8cb6234b
+# %% ../nbs/05_learner.ipynb #58ea6783
 @patch
 def validate(self:Learner, dl=None, cbs=None) -> list:
     "The loss and metrics on `dl` (default: the validation set), as plain numbers"
@@ -566,7 +584,7 @@ def validate(self:Learner, dl=None, cbs=None) -> list:
     with self.added_cbs(cbs): self._do_validate(dl)
     return self.recorder.valid_values
 
-# %% ../nbs/05_learner.ipynb #02d75087
+# %% ../nbs/05_learner.ipynb #26390c3f
 @patch
 def plot_loss(self:Recorder, skip_start:int=5, with_valid:bool=True, ax=None):
     "Plot the training loss per batch (after the first `skip_start`) and the validation loss per epoch"
@@ -592,7 +610,7 @@ def plot_metrics(self:Recorder, figsize=None):
     fig.tight_layout()
     return axs[0]
 
-# %% ../nbs/05_learner.ipynb #0ee45ad5
+# %% ../nbs/05_learner.ipynb #4dbdd2ec
 def _activation(loss_func):
     if hasattr(loss_func, 'activation'): return loss_func.activation
     if _is_loss(loss_func, nn.CrossEntropyLoss, F.cross_entropy): return functools.partial(torch.softmax, dim=1)
@@ -651,7 +669,7 @@ def get_preds(self:Learner, dl=None, with_input:bool=False, with_loss:bool=False
     res = [act(_cat(g.preds)), _cat(g.targs)] + ([_cat(g.inputs)] if with_input else []) + ([_cat(g.losses)] if with_loss else [])
     return tuple(to_device(r, 'cpu') for r in res)
 
-# %% ../nbs/05_learner.ipynb #13691272
+# %% ../nbs/05_learner.ipynb #01ff9d44
 @patch
 def _item_dl(self:Learner, item):
     if isinstance(item, torch.Tensor): return self.dls.test_dl(item[None])
@@ -669,7 +687,7 @@ def predict(self:Learner, item) -> tuple:
     if dec.dtype == torch.bool: return [vocab[i] for i in dec.nonzero().flatten().tolist()], dec, probs
     return (vocab[int(dec)] if dec.ndim == 0 else dec), dec, probs
 
-# %% ../nbs/05_learner.ipynb #18207465
+# %% ../nbs/05_learner.ipynb #e754750e
 def _fsync_dir(d:Path):
     "Make a rename in `d` durable (POSIX); a no-op where directories cannot be opened"
     try: fd = os.open(d, os.O_RDONLY)
@@ -699,16 +717,22 @@ def load_checkpoint(file, device=None) -> dict:
     if not file.is_file(): raise FileNotFoundError(f"No checkpoint at {file}: check the name, `learn.path` and `learn.model_dir`")
     return torch.load(file, map_location=device, weights_only=True)
 
-# %% ../nbs/05_learner.ipynb #ae95f25a
+# %% ../nbs/05_learner.ipynb #834f54af
 def _has_state(cb) -> bool: return hasattr(type(cb), 'state_dict') and hasattr(type(cb), 'load_state_dict')
 
 @patch
-def get_state(self:Learner, with_opt:bool=True) -> dict:
-    "The checkpoint dict: model, optimizer (if `with_opt` and built), and the state of callbacks that have one"
+def get_state(self:Learner, with_opt:bool=True, full:bool=False) -> dict:
+    "The checkpoint dict: model, optimizer (if built), callback states; with `full`, also RNGs, loaders and progress"
     state = {'model': self.model.state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     cbs = {cb.name: cb.state_dict() for cb in self._cbs if _has_state(cb)}
     if cbs: state['cbs'] = cbs
+    if full:
+        state['rng'] = get_rng_state()
+        state['loaders'] = {k: dl.state_dict() for k, dl in (('train', self.dls.train), ('valid', self.dls.valid))
+                            if hasattr(dl, 'state_dict')}
+        state['progress'] = {'epoch': self.epoch, 'train_iter': self.train_iter,
+                             'in_epoch': state['loaders'].get('train', {}).get('pass_start') is not None}
     return state
 
 @patch
@@ -726,6 +750,20 @@ def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=Tru
         self.opt.load_state_dict(state['opt'])
     for cb in self._cbs:
         if _has_state(cb) and cb.name in state.get('cbs', {}): cb.load_state_dict(state['cbs'][cb.name])
+    if 'rng' in state: set_rng_state(state['rng'])
+    for k, st in state.get('loaders', {}).items(): getattr(self.dls, k).load_state_dict(st)
+    if 'progress' in state: self.epoch, self.train_iter = state['progress']['epoch'], state['progress']['train_iter']
+
+@patch
+def _resume(self:Learner, file):
+    "Load the full checkpoint `file` and set where `fit` starts: the epoch (and batch) after the checkpoint"
+    state = load_checkpoint(file, next(self.model.parameters(), torch.empty(0)).device)
+    if 'progress' not in state:
+        raise ValueError(f"{file} is not a checkpoint to resume from (it has no training progress: it was saved with "
+                         f"learn.save); resume from one written by SaveModel, or load it with learn.load")
+    self.set_state(state)
+    p = state['progress']
+    self.start_epoch, self._start_iter = p['epoch'] + (0 if p['in_epoch'] else 1), p['train_iter']
 
 @patch
 def _file(self:Learner, name) -> Path:
@@ -744,7 +782,7 @@ def load(self:Learner, name, with_opt:bool|None=None, strict:bool=True, device=N
     self.set_state(load_checkpoint(self._file(name), device), with_opt=with_opt, strict=strict)
     return self
 
-# %% ../nbs/05_learner.ipynb #d4f2ae9b
+# %% ../nbs/05_learner.ipynb #bfda6de0
 class _Text(str):
     "A string that shows as itself (not its repr) in a notebook"
     def __repr__(self): return str(self)
@@ -789,7 +827,7 @@ def summary(self:Learner) -> str:
             f"Callbacks: {', '.join(type(c).__name__ for c in self._cbs)}"]
     return _Text('\n'.join(out))
 
-# %% ../nbs/05_learner.ipynb #4236c2ab
+# %% ../nbs/05_learner.ipynb #06b02579
 @patch
 @contextlib.contextmanager
 def no_bar(self:Learner):

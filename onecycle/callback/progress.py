@@ -7,13 +7,13 @@ Docs: https://onecycle-dev.github.io/onecycle/callback.progress.html.md"""
 # %% auto #0
 __all__ = ['ProgressCallback', 'ShowGraphCallback', 'CSVLogger']
 
-# %% ../../nbs/06_callback.progress.ipynb #25bbd833
+# %% ../../nbs/06_callback.progress.ipynb #cffdfb0c
 import csv, os, sys
 from pathlib import Path
 import fastprogress.fastprogress as fp
 from ..learner import Callback, register_default_cb
 
-# %% ../../nbs/06_callback.progress.ipynb #c18507e4
+# %% ../../nbs/06_callback.progress.ipynb #758bd4d1
 def _bars_visible() -> bool:
     "Whether progress bars can be drawn: in a notebook, or when stdout is a terminal"
     if fp.NO_BAR: return False
@@ -30,7 +30,7 @@ class ProgressCallback(Callback):
         learn = self.learn
         self.mbar = None if learn.silent or not _bars_visible() else fp.master_bar(range(learn.n_epoch))
         if self.mbar is None: return
-        self.mbar.update(0)
+        self.mbar.update(learn.start_epoch)
         if learn.logger is None: learn.log_row = self._write_row
 
     def _write_row(self, row): self.mbar.write(row, table=True)
@@ -61,9 +61,11 @@ class ProgressCallback(Callback):
         if self.mbar is not None and self.mbar.main_bar.last_v is not None: self.mbar.on_iter_end()  # stopped early
         self.mbar = None
 
+    def on_abort(self): self._stop(); self.after_fit()  # an exception or KeyboardInterrupt left fit: close the bars
+
 register_default_cb(ProgressCallback)
 
-# %% ../../nbs/06_callback.progress.ipynb #3a4e0e3c
+# %% ../../nbs/06_callback.progress.ipynb #3942f2a7
 def _jupyter_display():
     "IPython's `display` when running under a kernel that shows rich output (not a terminal IPython), else None"
     try: from IPython import get_ipython
@@ -99,7 +101,7 @@ class ShowGraphCallback(Callback):
         if self._handle is None: self._handle = display(self.fig, display_id=True)
         else: self._handle.update(self.fig)
 
-# %% ../../nbs/06_callback.progress.ipynb #8b044474
+# %% ../../nbs/06_callback.progress.ipynb #af09cc8c
 class CSVLogger(Callback):
     "Write each epoch's row of results to the CSV file `learn.path/fname`, flushed to the disk every epoch"
     order = 70

@@ -6,17 +6,17 @@ Docs: https://onecycle-dev.github.io/onecycle/callback.schedule.html.md"""
 
 # %% auto #0
 __all__ = ['sched_lin', 'sched_cos', 'sched_exp', 'sched_no', 'sched_poly', 'Sched', 'combine_scheds', 'set_hyper',
-           'ParamScheduler', 'SkipToEpoch']
+           'ParamScheduler']
 
-# %% ../../nbs/07_callback.schedule.ipynb #d5dabfb3
+# %% ../../nbs/07_callback.schedule.ipynb #e127e678
 import math, numbers, warnings
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
-from ..learner import Learner, Callback, Recorder, CancelEpochException
+from ..learner import Learner, Callback, Recorder
 
-# %% ../../nbs/07_callback.schedule.ipynb #42ed58f2
+# %% ../../nbs/07_callback.schedule.ipynb #43a9f016
 def sched_lin(start, end, pos): return start + pos * (end - start)
 def sched_cos(start, end, pos): return end + (start - end) / 2 * (1 + math.cos(math.pi * pos))
 def sched_exp(start, end, pos): return start * (end / start) ** pos
@@ -27,7 +27,7 @@ def sched_poly(power:float):
     _poly.__name__ = f'sched_poly({power})'
     return _poly
 
-# %% ../../nbs/07_callback.schedule.ipynb #26fc0f33
+# %% ../../nbs/07_callback.schedule.ipynb #5b0581b5
 class Sched:
     "An annealing function `f` bound to `start` and `end`: a function of `pos` in [0, 1]"
     def __init__(self, f, start, end): self.f, self.start, self.end = f, start, end
@@ -48,7 +48,7 @@ def combine_scheds(pcts, scheds):
         return scheds[i]((pos - bounds[i]) / pcts[i]) if pos < bounds[i + 1] or i == len(pcts) - 1 else scheds[i](1.)
     return _combined
 
-# %% ../../nbs/07_callback.schedule.ipynb #e612fb17
+# %% ../../nbs/07_callback.schedule.ipynb #1d602955
 _KEYS = {'lr': 'lr', 'wd': 'weight_decay', 'eps': 'eps'}
 
 def _mom_key(pg) -> str|None:
@@ -86,7 +86,7 @@ class ParamScheduler(Callback):
             for pg, x in zip(groups, vs): set_hyper(pg, name, float(x))
     def __repr__(self): return f"ParamScheduler({list(self.scheds)})"
 
-# %% ../../nbs/07_callback.schedule.ipynb #f156fb51
+# %% ../../nbs/07_callback.schedule.ipynb #ed56e52d
 def _check_pos(name, v, strict_upper=True):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
         raise ValueError(f"fit_one_cycle: {name} must be a positive number, got {v!r}")
@@ -118,7 +118,7 @@ def _one_cycle_phases(total:int, pct_start:float, three_phase:bool):
 
 @patch
 def fit_one_cycle(self:Learner, n_epoch:int, lr_max=None, div:float=25., div_final:float=1e5, pct_start:float=0.25,
-                  wd=None, moms=(0.95, 0.85, 0.95), three_phase:bool=False, cbs=None, start_epoch:int=0):
+                  wd=None, moms=(0.95, 0.85, 0.95), three_phase:bool=False, cbs=None, start_epoch:int=0, resume=None):
     "Train for `n_epoch` epochs with the 1-cycle policy"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
         raise ValueError(f"fit_one_cycle: n_epoch must be a positive int, got {n_epoch!r}")
@@ -136,24 +136,9 @@ def fit_one_cycle(self:Learner, n_epoch:int, lr_max=None, div:float=25., div_fin
         lr = combine_scheds(pcts, [Sched(sched_cos, lo, hi), Sched(sched_cos, hi, end)])
         mom = combine_scheds(pcts, [Sched(sched_cos, moms[0], moms[1]), Sched(sched_cos, moms[1], moms[2])])
     scheds = {'lr': lr} if moms is None else {'lr': lr, 'mom': mom}
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + _start_at(start_epoch) + list(cbs or []))
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + list(cbs or []), start_epoch=start_epoch, resume=resume)
 
-# %% ../../nbs/07_callback.schedule.ipynb #e573522b
-class SkipToEpoch(Callback):
-    "Skip the epochs before `start_epoch`, advancing the batch counter as though they had run"
-    order = -5  # after TrainEvalCallback (-10) has reset the counter, before the schedulers (10)
-    def __init__(self, start_epoch:int): self.start_epoch = start_epoch
-    def before_epoch(self):
-        if self.learn.epoch < self.start_epoch:
-            self.learn.train_iter += len(self.learn.dls.train)
-            raise CancelEpochException()
-
-def _start_at(start_epoch) -> list:
-    if not isinstance(start_epoch, int) or start_epoch < 0:
-        raise ValueError(f"start_epoch must be a non-negative int, got {start_epoch!r}")
-    return [SkipToEpoch(start_epoch)] if start_epoch else []
-
-# %% ../../nbs/07_callback.schedule.ipynb #5feb32f1
+# %% ../../nbs/07_callback.schedule.ipynb #71bda6ab
 @patch
 def plot_sched(self:Recorder, figsize=(9, 2.8)):
     "Plot the learning rate and momentum of every training batch, as the optimizer received them"
@@ -163,7 +148,7 @@ def plot_sched(self:Recorder, figsize=(9, 2.8)):
     if has_mom: axs[0, 1].plot(self.moms); axs[0, 1].set_title('momentum (beta1)'); axs[0, 1].set_xlabel('step')
     fig.tight_layout(); plt.show()
 
-# %% ../../nbs/07_callback.schedule.ipynb #14722913
+# %% ../../nbs/07_callback.schedule.ipynb #5e912650
 @patch
 def freeze_to(self:Learner, n:int):
     "Train only the parameter groups from `n` on (negative `n` counts from the end)"
@@ -183,7 +168,7 @@ def unfreeze(self:Learner):
     "Train every parameter group"
     self.freeze_to(0)
 
-# %% ../../nbs/07_callback.schedule.ipynb #63f22073
+# %% ../../nbs/07_callback.schedule.ipynb #eb5981b9
 @patch
 def fit_flat_cos(self:Learner, n_epoch:int, lr=None, div_final:float=1e5, pct_start:float=0.75, wd=None, cbs=None):
     "Train at a flat `lr` for `pct_start` of the steps, then anneal it to `lr/div_final` with a cosine"

@@ -7,15 +7,15 @@ Docs: https://onecycle-dev.github.io/onecycle/data.load.html.md"""
 # %% auto #0
 __all__ = ['TensorLoader', 'collate_items', 'ItemLoader', 'DataLoaders', 'fashion_mnist_dls']
 
-# %% ../../nbs/03_data.load.ipynb #6bc52b49
-import math, os, warnings
+# %% ../../nbs/03_data.load.ipynb #88c971b0
+import itertools, math, os, warnings
 import torch
 from torch import nn
 from ..core import default_device, to_device
 from .transforms import apply_batch_tfms, Normalize, RandomFlip, RandomTranslate
 from .external import load_fashion_mnist
 
-# %% ../../nbs/03_data.load.ipynb #95a7a9d8
+# %% ../../nbs/03_data.load.ipynb #6b15bc97
 def _check_tensors(tensors, what:str):
     if not tensors: raise ValueError(f"{what}: give at least one tensor")
     for i, t in enumerate(tensors):
@@ -32,8 +32,40 @@ def _check_bs(bs, what):
     if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:
         raise ValueError(f"{what}: bs must be a positive int, got {bs!r}")
 
-# %% ../../nbs/03_data.load.ipynb #2fbba950
-class TensorLoader:
+# %% ../../nbs/03_data.load.ipynb #054b2df2
+class _Resumable:
+    "A loader's position, for checkpoints: its generators, and mid-pass the state the pass started from and batches done"
+    _resume, _pass_start, _done = None, None, 0
+    def _gens(self) -> dict: return {'generator': self.generator}
+    @property
+    def _perm_gen(self): return self.generator  # the generator that draws each pass's order
+
+    def state_dict(self) -> dict:
+        "Seed, generator states and (during a pass) where the pass started and how many batches it has handed out"
+        return {'seed': self.seed, **{k: g.get_state() for k, g in self._gens().items()},
+                'pass_start': self._pass_start, 'batches_done': self._done}
+    def load_state_dict(self, st:dict):
+        "Restore a `state_dict`: the next pass resumes where that one was (the same order, the batches after it)"
+        self.seed = st['seed']
+        for k, g in self._gens().items(): g.set_state(st[k].cpu())
+        self._resume = None if st['pass_start'] is None else (st['pass_start'].cpu(), st['batches_done'])
+    @property
+    def resume_batch(self) -> int:
+        "The index of the first batch of the next pass (not 0 only when resuming mid-pass)"
+        return self._resume[1] if self._resume else 0
+
+    def _begin_pass(self, draw):
+        "Call `draw()` to draw the pass's order, replaying the saved start state when resuming; return it and the first batch"
+        g, resume, self._resume = self._perm_gen, self._resume, None
+        if resume: now = g.get_state(); g.set_state(resume[0])
+        self._pass_start = g.get_state()
+        res = draw()
+        if resume: g.set_state(now)
+        return res, (resume[1] if resume else 0)
+    def _end_pass(self): self._pass_start, self._done = None, 0
+
+# %% ../../nbs/03_data.load.ipynb #5e81dcf7
+class TensorLoader(_Resumable):
     "Batches of tensors that live on `device`: each batch is a slice of an on-device permutation"
     def __init__(self, *tensors, bs:int=64, shuffle:bool=False, drop_last:bool=False, device=None,
                  batch_tfms=None, n_inp:int=1, train:bool|None=None, seed:int|None=None):
@@ -51,12 +83,16 @@ class TensorLoader:
 
     def __iter__(self):
         bs, n = self.bs, self.n
-        order = torch.randperm(n, device=self.device, generator=self.generator) if self.shuffle else None
-        for i in range(len(self)):
-            sl = order[i*bs:(i+1)*bs] if self.shuffle else slice(i*bs, (i+1)*bs)
-            b = [t[sl] for t in self.tensors]
-            xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
-            yield tuple(xs + b[self.n_inp:])
+        order, first = self._begin_pass(
+            lambda: torch.randperm(n, device=self.device, generator=self.generator) if self.shuffle else None)
+        try:
+            for i in range(first, len(self)):
+                sl = order[i*bs:(i+1)*bs] if self.shuffle else slice(i*bs, (i+1)*bs)
+                b = [t[sl] for t in self.tensors]
+                xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
+                self._done = i + 1
+                yield tuple(xs + b[self.n_inp:])
+        finally: self._end_pass()
 
     def one_batch(self): return next(iter(self))
 
@@ -76,7 +112,7 @@ class TensorLoader:
         return (f"TensorLoader(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
                 f"device={self.device}, batch_tfms={self.batch_tfms})")
 
-# %% ../../nbs/03_data.load.ipynb #1c5fc9f6
+# %% ../../nbs/03_data.load.ipynb #6dc50fb0
 class _Skipped:
     "What a dataset item becomes under `errors='skip'` when it cannot be loaded"
     def __init__(self, idx, reason): self.idx, self.reason = idx, reason
@@ -103,8 +139,8 @@ def collate_items(items):
                                f"Add an item transform that gives every item one size, e.g. item_tfms=Resize(224).") from e
     return tuple(out), skipped
 
-# %% ../../nbs/03_data.load.ipynb #616a031b
-class ItemLoader:
+# %% ../../nbs/03_data.load.ipynb #0f3a9a9f
+class ItemLoader(_Resumable):
     "Batches from a map-style `dataset`: workers load and collate items, the device augments the batch"
     def __init__(self, dataset, bs:int=64, shuffle:bool=False, drop_last:bool=False, device=None, batch_tfms=None,
                  n_inp:int=1, train:bool|None=None, seed:int|None=None, num_workers:int|None=None,
@@ -138,14 +174,28 @@ class ItemLoader:
             self._key = key
         return self._dl
 
+    def _gens(self) -> dict: return {'generator': self.generator, 'sampler_generator': self.sampler_generator}
+    @property
+    def _perm_gen(self): return self.sampler_generator
+
+    def _open(self):
+        "Start a pass of the DataLoader; its sampler draws the order when asked for the first batch, so ask now"
+        it = iter(self._loader())
+        head = next(it, None)
+        return iter(()) if head is None else itertools.chain([head], it)
+
     def __iter__(self):
         new = {}
-        for b, skipped in self._loader():
-            new.update(skipped)
-            if b is None: continue
-            b = to_device(b, self.device, non_blocking=True)
-            xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
-            yield tuple(xs + list(b[self.n_inp:]))
+        it, first = self._begin_pass(self._open)
+        try:
+            for i, (b, skipped) in enumerate(itertools.islice(it, first, None), first):  # resuming: skip the done batches
+                new.update(skipped)
+                if b is None: continue
+                b = to_device(b, self.device, non_blocking=True)
+                xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
+                self._done = i + 1
+                yield tuple(xs + list(b[self.n_inp:]))
+        finally: self._end_pass()
         if new:
             self.skipped.update(new)
             i, why = next(iter(new.items()))
@@ -172,7 +222,7 @@ class ItemLoader:
         return (f"ItemLoader(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
                 f"device={self.device}, num_workers={self.num_workers}, batch_tfms={self.batch_tfms})")
 
-# %% ../../nbs/03_data.load.ipynb #24018cd5
+# %% ../../nbs/03_data.load.ipynb #7722b261
 class DataLoaders:
     "A training, a validation and optionally a test loader, on one device"
     def __init__(self, train, valid, test=None, vocab=None, loss_func=None, dsets=None):
@@ -210,7 +260,7 @@ class DataLoaders:
                              seed=None if seed is None else seed + 1, **kw)
         return cls(train, valid)
 
-# %% ../../nbs/03_data.load.ipynb #b2556fe4
+# %% ../../nbs/03_data.load.ipynb #eea10161
 def fashion_mnist_dls(bs:int=256, device=None, augment:bool=True, valid_bs:int|None=None, pad:int=2,
                       seed:int|None=None, path=None) -> DataLoaders:
     "In-memory Fashion-MNIST DataLoaders (train, valid = the official test split) on `device`"

@@ -7,14 +7,14 @@ Docs: https://onecycle-dev.github.io/onecycle/callback.precision.html.md"""
 # %% auto #0
 __all__ = ['amp_dtype', 'MixedPrecision', 'ChannelsLast', 'GradAccum', 'GradientClip']
 
-# %% ../../nbs/09_callback.precision.ipynb #4251045b
+# %% ../../nbs/09_callback.precision.ipynb #c3c1fef0
 import torch
 from torch import nn
 from fastcore.basics import patch
 from ..learner import (Learner, Callback, CancelBackwardException, CancelStepException, CancelBatchException,
                               register_default_cb)
 
-# %% ../../nbs/09_callback.precision.ipynb #669aced5
+# %% ../../nbs/09_callback.precision.ipynb #f895d488
 def amp_dtype(device) -> torch.dtype|None:
     "The autocast dtype we use by default on `device`: bf16 where supported, fp16 on older GPUs, None on the CPU"
     device = torch.device(device)
@@ -65,7 +65,7 @@ class MixedPrecision(Callback):
 
 register_default_cb(MixedPrecision)
 
-# %% ../../nbs/09_callback.precision.ipynb #b1aa70e0
+# %% ../../nbs/09_callback.precision.ipynb #c940e776
 @patch
 def _set_precision(self:Learner, dtype):
     for cb in [c for c in self.cbs if isinstance(c, MixedPrecision)]: self.remove_cb(cb)
@@ -86,7 +86,7 @@ def to_fp32(self:Learner):
     "Train in full precision"
     return self._set_precision(torch.float32)
 
-# %% ../../nbs/09_callback.precision.ipynb #5b3e5317
+# %% ../../nbs/09_callback.precision.ipynb #f6834581
 def _has_conv(model) -> bool: return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 class ChannelsLast(Callback):
@@ -111,14 +111,14 @@ def to_channels_last(self:Learner, enabled:bool=True):
     self.channels_last.enabled = enabled
     return self
 
-# %% ../../nbs/09_callback.precision.ipynb #8cad0f39
+# %% ../../nbs/09_callback.precision.ipynb #d41b9873
 @patch
 def compile(self:Learner, mode:str|None=None, **kwargs):
     "Compile the model in place with `torch.compile(mode=mode, **kwargs)`"
     self.model.compile(mode=mode, **kwargs)
     return self
 
-# %% ../../nbs/09_callback.precision.ipynb #39b5ac6a
+# %% ../../nbs/09_callback.precision.ipynb #ac288af6
 class GradAccum(Callback):
     "Accumulate gradients over `n_acc` batches per optimizer step"
     order = 12  # before GradientClip (15) and MixedPrecision (20)
@@ -134,7 +134,7 @@ class GradAccum(Callback):
         start, size = self._group()
         if self.learn.iter + 1 < start + size: raise CancelBatchException()  # not the group's last batch: no step yet
 
-# %% ../../nbs/09_callback.precision.ipynb #f98ee93e
+# %% ../../nbs/09_callback.precision.ipynb #7249822b
 class GradientClip(Callback):
     "Clip the gradients' total `norm_type`-norm to `max_norm` before each step"
     order = 15

@@ -8,15 +8,15 @@ Docs: https://onecycle-dev.github.io/onecycle/callback.schedule.html.md"""
 __all__ = ['sched_lin', 'sched_cos', 'sched_exp', 'sched_no', 'sched_poly', 'Sched', 'combine_scheds', 'set_hyper',
            'ParamScheduler']
 
-# %% ../../nbs/07_callback.schedule.ipynb #e127e678
+# %% ../../nbs/07_callback.schedule.ipynb #9bf19631
 import math, numbers, warnings
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
-from fastcore.basics import patch
+from fastcore.basics import patch, listify
 from ..learner import Learner, Callback, Recorder
 
-# %% ../../nbs/07_callback.schedule.ipynb #43a9f016
+# %% ../../nbs/07_callback.schedule.ipynb #2ba24996
 def sched_lin(start, end, pos): return start + pos * (end - start)
 def sched_cos(start, end, pos): return end + (start - end) / 2 * (1 + math.cos(math.pi * pos))
 def sched_exp(start, end, pos): return start * (end / start) ** pos
@@ -27,7 +27,7 @@ def sched_poly(power:float):
     _poly.__name__ = f'sched_poly({power})'
     return _poly
 
-# %% ../../nbs/07_callback.schedule.ipynb #5b0581b5
+# %% ../../nbs/07_callback.schedule.ipynb #3e9018db
 class Sched:
     "An annealing function `f` bound to `start` and `end`: a function of `pos` in [0, 1]"
     def __init__(self, f, start, end): self.f, self.start, self.end = f, start, end
@@ -48,7 +48,7 @@ def combine_scheds(pcts, scheds):
         return scheds[i]((pos - bounds[i]) / pcts[i]) if pos < bounds[i + 1] or i == len(pcts) - 1 else scheds[i](1.)
     return _combined
 
-# %% ../../nbs/07_callback.schedule.ipynb #1d602955
+# %% ../../nbs/07_callback.schedule.ipynb #0b75dd5c
 _KEYS = {'lr': 'lr', 'wd': 'weight_decay', 'eps': 'eps'}
 
 def _mom_key(pg) -> str|None:
@@ -86,7 +86,7 @@ class ParamScheduler(Callback):
             for pg, x in zip(groups, vs): set_hyper(pg, name, float(x))
     def __repr__(self): return f"ParamScheduler({list(self.scheds)})"
 
-# %% ../../nbs/07_callback.schedule.ipynb #ed56e52d
+# %% ../../nbs/07_callback.schedule.ipynb #2b54e6dc
 def _check_pos(name, v, strict_upper=True):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
         raise ValueError(f"fit_one_cycle: {name} must be a positive number, got {v!r}")
@@ -136,9 +136,9 @@ def fit_one_cycle(self:Learner, n_epoch:int, lr_max=None, div:float=25., div_fin
         lr = combine_scheds(pcts, [Sched(sched_cos, lo, hi), Sched(sched_cos, hi, end)])
         mom = combine_scheds(pcts, [Sched(sched_cos, moms[0], moms[1]), Sched(sched_cos, moms[1], moms[2])])
     scheds = {'lr': lr} if moms is None else {'lr': lr, 'mom': mom}
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + list(cbs or []), start_epoch=start_epoch, resume=resume)
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs), start_epoch=start_epoch, resume=resume)
 
-# %% ../../nbs/07_callback.schedule.ipynb #71bda6ab
+# %% ../../nbs/07_callback.schedule.ipynb #38dd16dc
 @patch
 def plot_sched(self:Recorder, figsize=(9, 2.8)):
     "Plot the learning rate and momentum of every training batch, as the optimizer received them"
@@ -148,7 +148,7 @@ def plot_sched(self:Recorder, figsize=(9, 2.8)):
     if has_mom: axs[0, 1].plot(self.moms); axs[0, 1].set_title('momentum (beta1)'); axs[0, 1].set_xlabel('step')
     fig.tight_layout(); plt.show()
 
-# %% ../../nbs/07_callback.schedule.ipynb #5e912650
+# %% ../../nbs/07_callback.schedule.ipynb #2c932005
 @patch
 def freeze_to(self:Learner, n:int):
     "Train only the parameter groups from `n` on (negative `n` counts from the end)"
@@ -168,7 +168,7 @@ def unfreeze(self:Learner):
     "Train every parameter group"
     self.freeze_to(0)
 
-# %% ../../nbs/07_callback.schedule.ipynb #eb5981b9
+# %% ../../nbs/07_callback.schedule.ipynb #823ddacb
 @patch
 def fit_flat_cos(self:Learner, n_epoch:int, lr=None, div_final:float=1e5, pct_start:float=0.75, wd=None, cbs=None):
     "Train at a flat `lr` for `pct_start` of the steps, then anneal it to `lr/div_final` with a cosine"
@@ -176,7 +176,7 @@ def fit_flat_cos(self:Learner, n_epoch:int, lr=None, div_final:float=1e5, pct_st
     if not 0 <= pct_start < 1: raise ValueError(f"fit_flat_cos: pct_start must be in [0, 1), got {pct_start!r}")
     lr = self.lr_per_group(self.lr if lr is None else lr)
     sched = combine_scheds([pct_start, 1 - pct_start], [Sched(sched_no, lr, lr), Sched(sched_cos, lr, lr / div_final)])
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + list(cbs or []))
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs))
 
 @patch
 def fit_sgdr(self:Learner, n_cycles:int, cycle_len:int, lr_max=None, cycle_mult:int=2, wd=None, cbs=None):
@@ -185,4 +185,4 @@ def fit_sgdr(self:Learner, n_cycles:int, cycle_len:int, lr_max=None, cycle_mult:
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     n_epoch, lr = sum(lens), self.lr_per_group(self.lr if lr_max is None else lr_max)
     sched = combine_scheds([l / n_epoch for l in lens], [Sched(sched_cos, lr, lr / 1e5)] * n_cycles)
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + list(cbs or []))
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs))

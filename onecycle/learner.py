@@ -11,7 +11,7 @@ __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'Can
            'Metric', 'AvgMetric', 'AvgLoss', 'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder',
            'GatherPreds', 'save_checkpoint', 'load_checkpoint']
 
-# %% ../nbs/05_learner.ipynb #f0f86e13
+# %% ../nbs/05_learner.ipynb #418141df
 import contextlib, difflib, functools, math, numbers, os, re, tempfile, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,14 +21,14 @@ import torch.nn.functional as F
 from fastcore.basics import noop, patch
 from .core import to_device, get_rng_state, set_rng_state
 
-# %% ../nbs/05_learner.ipynb #26594533
+# %% ../nbs/05_learner.ipynb #e0d12e96
 EVENTS = ('before_fit', 'before_epoch', 'before_train', 'before_batch', 'after_pred', 'after_loss',
           'before_backward', 'after_cancel_backward', 'after_backward',
           'before_step', 'after_cancel_step', 'after_step', 'after_cancel_batch', 'after_batch',
           'after_cancel_train', 'after_train', 'before_validate', 'after_cancel_validate', 'after_validate',
           'after_cancel_epoch', 'after_epoch', 'after_cancel_fit', 'after_fit')
 
-# %% ../nbs/05_learner.ipynb #f3b6c6de
+# %% ../nbs/05_learner.ipynb #522d74a1
 class CancelException(Exception):
     "Base class of the exceptions that callbacks raise to skip the rest of a step"
 
@@ -50,7 +50,7 @@ class CancelFitException(CancelException):
 class CallbackError(RuntimeError):
     "An error raised inside a callback whose own exception type cannot carry the callback's name"
 
-# %% ../nbs/05_learner.ipynb #cbad498e
+# %% ../nbs/05_learner.ipynb #83ff7124
 @functools.lru_cache(maxsize=None)
 def _snake(name:str) -> str:
     "'TrainEvalCallback' -> 'train_eval', 'CSVLogger' -> 'csv_logger'"
@@ -82,7 +82,7 @@ class Callback:
 
     def __repr__(self): return f'{type(self).__name__}()'
 
-# %% ../nbs/05_learner.ipynb #8a3e6f0a
+# %% ../nbs/05_learner.ipynb #8146fd6f
 defaults = SimpleNamespace(callbacks=[])  # the callback classes every new Learner starts with (filled below)
 
 def register_default_cb(cb_cls):
@@ -113,7 +113,7 @@ def _check_lr(lr, where:str):
             raise ValueError(f"{where}: lr must be a positive number (or a list with one per parameter group), got {lr!r}. "
                              f"A typical start for AdamW is 1e-3.")
 
-# %% ../nbs/05_learner.ipynb #faff844e
+# %% ../nbs/05_learner.ipynb #2db7f026
 def _callback_error(e:Exception, fn, event:str) -> Exception:
     "The exception to raise when the callback method `fn` raised `e` at `event`: same type if possible"
     msg = f"{type(getattr(fn, '__self__', fn)).__name__}.{event} raised {type(e).__name__}: {e}"
@@ -165,7 +165,7 @@ class Learner:
                 if cb.name == k: return cb
         raise AttributeError(f"'Learner' object has no attribute {k!r}")
 
-# %% ../nbs/05_learner.ipynb #11740c37
+# %% ../nbs/05_learner.ipynb #ef53ba37
 def _warn_unknown_events(cb):
     for k in dir(type(cb)):
         if k.startswith(('before_', 'after_')) and k not in EVENTS and callable(getattr(type(cb), k)):
@@ -224,7 +224,7 @@ def show_training_loop(self:Learner):
     for e in EVENTS:
         if self._event_fns[e]: print(f"{e:<22}: {', '.join(type(f.__self__).__name__ for f in self._event_fns[e])}")
 
-# %% ../nbs/05_learner.ipynb #5442ab19
+# %% ../nbs/05_learner.ipynb #e86cb854
 @patch
 def _with_events(self:Learner, f, name:str, cancel):
     try: self(f'before_{name}'); f()
@@ -276,7 +276,7 @@ def _do_epoch(self:Learner):
 def _do_fit(self:Learner):
     for self.epoch in range(self.start_epoch, self.n_epoch): self._with_events(self._do_epoch, 'epoch', CancelEpochException)
 
-# %% ../nbs/05_learner.ipynb #f28853ab
+# %% ../nbs/05_learner.ipynb #d93af5a7
 def _check_groups(groups:list, model:nn.Module):
     seen = {id(p) for g in groups for p in g['params']}
     missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
@@ -305,7 +305,7 @@ def set_hypers(self:Learner, lr=None, wd=None):
             raise ValueError(f"set_hypers: {len(vs)} values of {key} for {len(groups)} parameter groups; give one, or one per group")
         for g, x in zip(groups, vs): g[key] = x
 
-# %% ../nbs/05_learner.ipynb #6d90d353
+# %% ../nbs/05_learner.ipynb #faa55215
 def _norm_device(d) -> torch.device:
     d = torch.device(d)
     return torch.device('cuda', torch.cuda.current_device()) if d.type == 'cuda' and d.index is None else d
@@ -362,7 +362,7 @@ def _abort(self:Learner):
         if hasattr(type(cb), 'on_abort'):
             with contextlib.suppress(Exception): cb.on_abort()
 
-# %% ../nbs/05_learner.ipynb #12921dda
+# %% ../nbs/05_learner.ipynb #abd04f76
 def _desc(o) -> str:
     "Shape and dtype of a tensor, or of each tensor in a tuple, for error messages"
     if isinstance(o, torch.Tensor): return f"{tuple(o.shape)} {str(o.dtype).replace('torch.', '')}"
@@ -409,7 +409,7 @@ def _first_loss(self:Learner):
     self._loss_checked = True
     return loss
 
-# %% ../nbs/05_learner.ipynb #5f945dac
+# %% ../nbs/05_learner.ipynb #b0c0cd0d
 class TrainEvalCallback(Callback):
     "Switch the model between training and evaluation mode; count training iterations (`train_iter`, `pct_train`)"
     order = -10
@@ -425,7 +425,7 @@ class TrainEvalCallback(Callback):
             learn.train_iter += 1
             learn.pct_train = learn.train_iter / (learn.n_iter * learn.n_epoch)
 
-# %% ../nbs/05_learner.ipynb #52c17d24
+# %% ../nbs/05_learner.ipynb #96fee78b
 class Metric:
     "Base class for metrics: `reset()`, then `accumulate(learn)` once per validation batch, then `value`"
     def reset(self): pass
@@ -472,7 +472,7 @@ def _as_metric(m) -> Metric:
     raise TypeError(f"metrics: {m!r} ({type(m).__name__}) is not a metric. Pass a function (preds, targs) -> tensor such "
                     f"as accuracy, or a Metric instance{hint}; e.g. metrics=[accuracy, error_rate].")
 
-# %% ../nbs/05_learner.ipynb #32047bb0
+# %% ../nbs/05_learner.ipynb #15ceb3bd
 def _check_class_targets(name, preds, targs):
     if preds.ndim < 2 or preds.shape[:1] + preds.shape[2:] != targs.shape:
         raise ValueError(f"{name}: expected predictions (batch, n_classes, ...) and class targets (batch, ...), got "
@@ -495,7 +495,7 @@ def top_k_accuracy(preds:torch.Tensor, targs:torch.Tensor, k:int=5) -> torch.Ten
                          f"functools.partial(top_k_accuracy, k=...)")
     return (preds.topk(k, dim=1).indices == targs.unsqueeze(1)).any(dim=1).float().mean()
 
-# %% ../nbs/05_learner.ipynb #1c1e09a4
+# %% ../nbs/05_learner.ipynb #e9b0072d
 def _as_floats(vals:list) -> list:
     "Plain floats from a list of tensors, numbers and Nones, with a single device-to-host copy"
     ts = [v for v in vals if isinstance(v, torch.Tensor)]
@@ -511,7 +511,7 @@ class TablePrinter:
         if self.widths is None: self.widths = [max(len(c), 10) for c in row]
         self.print_fn('  '.join(f'{c:<{w}}' for c, w in zip(row, self.widths)).rstrip())
 
-# %% ../nbs/05_learner.ipynb #b616253d
+# %% ../nbs/05_learner.ipynb #81ffca10
 class Recorder(Callback):
     "Keeps the loss, learning rate and momentum of each training batch, and a row of results for each epoch"
     order = 50
@@ -568,11 +568,11 @@ class Recorder(Callback):
         self.learn.log_row([str(row['epoch']), *[f'{v:.6f}' for v in list(row.values())[1:-1]], _fmt_time(row['time'])])
         self._train_loss = None
 
-# %% ../nbs/05_learner.ipynb #589bd933
+# %% ../nbs/05_learner.ipynb #2b6c9d45
 register_default_cb(TrainEvalCallback)
 register_default_cb(Recorder)
 
-# %% ../nbs/05_learner.ipynb #c99385b1
+# %% ../nbs/05_learner.ipynb #d9aebc57
 @patch
 def validate(self:Learner, dl=None, cbs=None) -> list:
     "The loss and metrics on `dl` (default: the validation set), as plain numbers"
@@ -584,7 +584,7 @@ def validate(self:Learner, dl=None, cbs=None) -> list:
     with self.added_cbs(cbs): self._do_validate(dl)
     return self.recorder.valid_values
 
-# %% ../nbs/05_learner.ipynb #c7ab8bbb
+# %% ../nbs/05_learner.ipynb #d82496ef
 @patch
 def plot_loss(self:Recorder, skip_start:int=5, with_valid:bool=True, ax=None):
     "Plot the training loss per batch (after the first `skip_start`) and the validation loss per epoch"
@@ -610,7 +610,7 @@ def plot_metrics(self:Recorder, figsize=None):
     fig.tight_layout()
     return axs[0]
 
-# %% ../nbs/05_learner.ipynb #ade01363
+# %% ../nbs/05_learner.ipynb #c08c8790
 def _activation(loss_func):
     if hasattr(loss_func, 'activation'): return loss_func.activation
     if _is_loss(loss_func, nn.CrossEntropyLoss, F.cross_entropy): return functools.partial(torch.softmax, dim=1)
@@ -669,7 +669,7 @@ def get_preds(self:Learner, dl=None, with_input:bool=False, with_loss:bool=False
     res = [act(_cat(g.preds)), _cat(g.targs)] + ([_cat(g.inputs)] if with_input else []) + ([_cat(g.losses)] if with_loss else [])
     return tuple(to_device(r, 'cpu') for r in res)
 
-# %% ../nbs/05_learner.ipynb #156fb34c
+# %% ../nbs/05_learner.ipynb #40c23cfb
 @patch
 def _item_dl(self:Learner, item):
     if isinstance(item, torch.Tensor): return self.dls.test_dl(item[None])
@@ -687,7 +687,7 @@ def predict(self:Learner, item) -> tuple:
     if dec.dtype == torch.bool: return [vocab[i] for i in dec.nonzero().flatten().tolist()], dec, probs
     return (vocab[int(dec)] if dec.ndim == 0 else dec), dec, probs
 
-# %% ../nbs/05_learner.ipynb #d0cd36ff
+# %% ../nbs/05_learner.ipynb #52480521
 def _fsync_dir(d:Path):
     "Make a rename in `d` durable (POSIX); a no-op where directories cannot be opened"
     try: fd = os.open(d, os.O_RDONLY)
@@ -717,7 +717,7 @@ def load_checkpoint(file, device=None) -> dict:
     if not file.is_file(): raise FileNotFoundError(f"No checkpoint at {file}: check the name, `learn.path` and `learn.model_dir`")
     return torch.load(file, map_location=device, weights_only=True)
 
-# %% ../nbs/05_learner.ipynb #fab05084
+# %% ../nbs/05_learner.ipynb #f5eb3f7b
 def _has_state(cb) -> bool: return hasattr(type(cb), 'state_dict') and hasattr(type(cb), 'load_state_dict')
 
 @patch
@@ -782,7 +782,7 @@ def load(self:Learner, name, with_opt:bool|None=None, strict:bool=True, device=N
     self.set_state(load_checkpoint(self._file(name), device), with_opt=with_opt, strict=strict)
     return self
 
-# %% ../nbs/05_learner.ipynb #1ff37981
+# %% ../nbs/05_learner.ipynb #d4aadec4
 class _Text(str):
     "A string that shows as itself (not its repr) in a notebook"
     def __repr__(self): return str(self)
@@ -827,7 +827,7 @@ def summary(self:Learner) -> str:
             f"Callbacks: {', '.join(type(c).__name__ for c in self._cbs)}"]
     return _Text('\n'.join(out))
 
-# %% ../nbs/05_learner.ipynb #df1cfb62
+# %% ../nbs/05_learner.ipynb #69186725
 @patch
 @contextlib.contextmanager
 def no_bar(self:Learner):
@@ -845,3 +845,16 @@ def no_logging(self:Learner):
     old, self.logger = self.logger, noop
     try: yield self
     finally: self.logger = old
+
+# %% ../nbs/05_learner.ipynb #7f7b2ed2
+@patch
+def show_results(self:Learner, max_n:int=9, dl=None, **kwargs):
+    "Show `max_n` items of one batch of `dl` (default: the validation set) with predictions over targets"
+    import onecycle.data.block  # noqa: F401  (adds `show_batch` to DataLoaders)
+    b = (self.dls.valid if dl is None else dl).one_batch()
+    was_training = self.model.training
+    self.model.eval()
+    try:
+        with torch.no_grad(): preds = self.model(*b[:self.n_inp])
+    finally: self.model.train(was_training)
+    self.dls.show_batch(b, max_n=max_n, preds=preds, **kwargs)

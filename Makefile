@@ -32,9 +32,9 @@ data: setup
 docs: setup
 	$(BIN)/python tools/build_docs.py
 
-## train: train Fashion-MNIST with the defaults -- arrives with the `onecycle train` command (notebook 13_cli)
+## train: train Fashion-MNIST with the defaults (`onecycle train`): results in runs/fashion-mnist/
 train: setup data
-	@echo "make train: the 'onecycle train' command is not built yet (see the main-job issue)"; exit 1
+	$(BIN)/onecycle train --out runs/fashion-mnist
 
 ## lab: open the course and the library notebooks in JupyterLab
 lab: setup data

@@ -7,13 +7,13 @@ Docs: https://onecycle-dev.github.io/onecycle/core.html.md"""
 # %% auto #0
 __all__ = ['default_device', 'to_device', 'set_seed', 'reproducible', 'get_rng_state', 'set_rng_state']
 
-# %% ../nbs/00_core.ipynb #2a824fce
+# %% ../nbs/00_core.ipynb #a316684b
 import os, random, contextlib
 from collections.abc import Mapping
 import numpy as np
 import torch
 
-# %% ../nbs/00_core.ipynb #6e6d17d2
+# %% ../nbs/00_core.ipynb #fbfbc6d1
 def _device_available(d:torch.device) -> bool:
     "Whether this machine can compute on `d`"
     if d.type == 'cpu': return True
@@ -22,7 +22,7 @@ def _device_available(d:torch.device) -> bool:
     return True  # other backends (xpu, ...): let PyTorch report problems when used
 
 def default_device(env_var:str='ONECYCLE_DEVICE') -> torch.device:
-    "The device to train on: `$ONECYCLE_DEVICE` if set, else CUDA, then MPS, then CPU"
+    "The device to train on: `$ONECYCLE_DEVICE` if set, else CUDA (the `$LOCAL_RANK`-th GPU under torchrun), then MPS, then CPU"
     want = os.environ.get(env_var, '').strip()
     if want:
         try: d = torch.device(want)
@@ -33,11 +33,13 @@ def default_device(env_var:str='ONECYCLE_DEVICE') -> torch.device:
             raise RuntimeError(f"{env_var}={want!r} asks for a device this machine does not have. "
                                f"Unset {env_var} to pick one automatically, or set it to 'cpu'.")
         return d
-    if torch.cuda.is_available(): return torch.device('cuda')
+    if torch.cuda.is_available():  # under torchrun each process takes the GPU of its local rank
+        lr = os.environ.get('LOCAL_RANK')
+        return torch.device('cuda', int(lr) % torch.cuda.device_count()) if lr and lr.isdigit() else torch.device('cuda')
     if torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/00_core.ipynb #582a20f7
+# %% ../nbs/00_core.ipynb #b0c6c193
 def to_device(b, device:torch.device|str|None=None, non_blocking:bool=True):
     "Move every tensor in the (possibly nested) batch `b` to `device` (default: `default_device()`)"
     device = default_device() if device is None else torch.device(device)
@@ -50,7 +52,7 @@ def to_device(b, device:torch.device|str|None=None, non_blocking:bool=True):
         return o
     return _move(b)
 
-# %% ../nbs/00_core.ipynb #ef632e7a
+# %% ../nbs/00_core.ipynb #6fba4b53
 def set_seed(seed:int):
     "Seed Python's, NumPy's, PyTorch's and every CUDA device's random number generators"
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -60,7 +62,7 @@ def set_seed(seed:int):
     torch.manual_seed(seed)  # seeds the CPU and all CUDA devices
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
 
-# %% ../nbs/00_core.ipynb #b57f35c6
+# %% ../nbs/00_core.ipynb #235085c1
 @contextlib.contextmanager
 def reproducible(seed:int|None=None, warn_only:bool=False):
     "Context manager: deterministic algorithms on (and everything seeded if `seed` is given); settings restored after"
@@ -78,7 +80,7 @@ def reproducible(seed:int|None=None, warn_only:bool=False):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old[2], old[3]
         if old[4] is None: os.environ.pop('CUBLAS_WORKSPACE_CONFIG', None)
 
-# %% ../nbs/00_core.ipynb #f3848141
+# %% ../nbs/00_core.ipynb #c7c23181
 def get_rng_state() -> dict:
     "The state of Python's, NumPy's, PyTorch's CPU and CUDA random number generators"
     npst = np.random.get_state(legacy=False)  # its key array is stored as a tensor, which weights_only loading allows

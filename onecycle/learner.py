@@ -7,9 +7,10 @@ Docs: https://onecycle-dev.github.io/onecycle/learner.html.md"""
 # %% auto #0
 __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'CancelBackwardException', 'CancelStepException',
            'CancelTrainException', 'CancelValidException', 'CancelEpochException', 'CancelFitException',
-           'CallbackError', 'Callback', 'register_default_cb', 'default_splitter', 'Learner', 'TrainEvalCallback',
-           'Metric', 'AvgMetric', 'AvgLoss', 'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder',
-           'GatherPreds', 'save_checkpoint', 'load_checkpoint']
+           'CallbackError', 'Callback', 'register_default_cb', 'default_splitter', 'Learner', 'rank_distrib',
+           'num_distrib', 'distrib_barrier', 'TrainEvalCallback', 'Metric', 'AvgMetric', 'AvgLoss', 'accuracy',
+           'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder', 'GatherPreds', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/05_learner.ipynb #418141df
 import contextlib, difflib, functools, math, numbers, os, re, tempfile, time, warnings
@@ -18,11 +19,12 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 import torch.nn.functional as F
+import torch.distributed as dist
 from fastcore.basics import noop, patch
 from .core import to_device, get_rng_state, set_rng_state
 
 # %% ../nbs/05_learner.ipynb #e0d12e96
-EVENTS = ('before_fit', 'before_epoch', 'before_train', 'before_batch', 'after_pred', 'after_loss',
+EVENTS = ('after_create', 'before_fit', 'before_epoch', 'before_train', 'before_batch', 'after_pred', 'after_loss',
           'before_backward', 'after_cancel_backward', 'after_backward',
           'before_step', 'after_cancel_step', 'after_step', 'after_cancel_batch', 'after_batch',
           'after_cancel_train', 'after_train', 'before_validate', 'after_cancel_validate', 'after_validate',
@@ -91,7 +93,7 @@ def register_default_cb(cb_cls):
 
 def _default_callbacks():
     # the modules of later chapters register their default callbacks when imported; imported here to avoid a cycle
-    import onecycle.callback.progress, onecycle.callback.precision, onecycle.callback.checkpoint  # noqa: F401
+    import onecycle.callback.progress, onecycle.callback.precision, onecycle.callback.checkpoint, onecycle.distributed  # noqa: F401
     return [cls() for cls in defaults.callbacks]
 
 def default_splitter(model:nn.Module) -> list:
@@ -141,6 +143,7 @@ class Learner:
         self._cbs, self._event_fns = [], {e: [] for e in EVENTS}
         _place_model(model, getattr(dls, 'device', None))
         self.add_cbs(_default_callbacks() + _listify(cbs))
+        self('after_create')
 
     @property
     def metrics(self) -> list: return self._metrics
@@ -223,6 +226,23 @@ def show_training_loop(self:Learner):
     "Print each event that has callbacks, with those callbacks in the order they run"
     for e in EVENTS:
         if self._event_fns[e]: print(f"{e:<22}: {', '.join(type(f.__self__).__name__ for f in self._event_fns[e])}")
+
+# %% ../nbs/05_learner.ipynb #a48e8663
+def rank_distrib() -> int:
+    "This process's rank among the processes that train together (0 when alone)"
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank()
+    return int(os.environ.get('RANK', 0))
+
+def num_distrib() -> int:
+    "How many processes train together (1 when alone)"
+    if dist.is_available() and dist.is_initialized(): return dist.get_world_size()
+    return int(os.environ.get('WORLD_SIZE', 1))
+
+def distrib_barrier():
+    "Wait until every process of the process group has arrived here (at once when there is no group)"
+    if not (dist.is_available() and dist.is_initialized()): return
+    if dist.get_backend() == 'nccl': dist.barrier(device_ids=[torch.cuda.current_device()])
+    else: dist.barrier()
 
 # %% ../nbs/05_learner.ipynb #e86cb854
 @patch
@@ -350,7 +370,7 @@ def fit(self:Learner, n_epoch:int, lr=None, wd=None, cbs=None, start_epoch:int=0
         self.set_hypers(lr=self.lr if lr is None else lr, wd=self.wd if wd is None else wd)
         self.start_epoch, self._start_iter = start_epoch, start_epoch * len(self.dls.train)
         if resume is not None: self._resume(resume)
-        self.n_epoch, self.log_row = n_epoch, noop if self.silent else (self.logger or TablePrinter())
+        self.n_epoch, self.log_row = n_epoch, noop if self.silent or rank_distrib() else (self.logger or TablePrinter())
         try: self._with_events(self._do_fit, 'fit', CancelFitException)
         except BaseException: self._abort(); raise
         finally: self.start_epoch, self._start_iter = 0, 0
@@ -719,11 +739,14 @@ def load_checkpoint(file, device=None) -> dict:
 
 # %% ../nbs/05_learner.ipynb #f5eb3f7b
 def _has_state(cb) -> bool: return hasattr(type(cb), 'state_dict') and hasattr(type(cb), 'load_state_dict')
+def _bare(model:nn.Module) -> nn.Module:
+    "The model inside a `DistributedDataParallel` wrapper, whose checkpoint keys carry no 'module.' prefix"
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 @patch
 def get_state(self:Learner, with_opt:bool=True, full:bool=False) -> dict:
     "The checkpoint dict: model, optimizer (if built), callback states; with `full`, also RNGs, loaders and progress"
-    state = {'model': self.model.state_dict()}
+    state = {'model': _bare(self.model).state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
     cbs = {cb.name: cb.state_dict() for cb in self._cbs if _has_state(cb)}
     if cbs: state['cbs'] = cbs
@@ -742,7 +765,7 @@ def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=Tru
         keys = list(state)[:5] if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"Not a onecycle checkpoint (no 'model' entry; found {keys}). For a bare state_dict use "
                          f"learn.model.load_state_dict(torch.load(file, weights_only=True)).")
-    self.model.load_state_dict(state['model'], strict=strict)
+    _bare(self.model).load_state_dict(state['model'], strict=strict)
     if with_opt is None: with_opt = 'opt' in state
     if with_opt:
         if 'opt' not in state: raise ValueError("This checkpoint has no optimizer state: load it with with_opt=False")
@@ -757,6 +780,7 @@ def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=Tru
 @patch
 def _resume(self:Learner, file):
     "Load the full checkpoint `file` and set where `fit` starts: the epoch (and batch) after the checkpoint"
+    distrib_barrier()
     state = load_checkpoint(file, next(self.model.parameters(), torch.empty(0)).device)
     if 'progress' not in state:
         raise ValueError(f"{file} is not a checkpoint to resume from (it has no training progress: it was saved with "
@@ -772,13 +796,17 @@ def _file(self:Learner, name) -> Path:
 
 @patch
 def save(self:Learner, name, with_opt:bool=True) -> Path:
-    "Save the model (and optimizer) to `path/model_dir/name.pth`, atomically; returns the file"
-    return save_checkpoint(self._file(name), self.get_state(with_opt))
+    "Save the model (and optimizer) to `path/model_dir/name.pth`, atomically (rank 0 only); returns the file"
+    file = self._file(name)
+    if rank_distrib() == 0: save_checkpoint(file, self.get_state(with_opt))
+    distrib_barrier()
+    return file
 
 @patch
 def load(self:Learner, name, with_opt:bool|None=None, strict:bool=True, device=None):
     "Load `path/model_dir/name.pth` onto `device` (default: the model's)"
     if device is None: device = next(self.model.parameters(), torch.empty(0)).device
+    distrib_barrier()
     self.set_state(load_checkpoint(self._file(name), device), with_opt=with_opt, strict=strict)
     return self
 

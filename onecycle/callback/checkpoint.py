@@ -11,7 +11,7 @@ __all__ = ['NonFiniteError', 'SaveModel', 'TerminateOnNaN']
 import math, operator
 from pathlib import Path
 import torch
-from ..learner import Learner, Callback, save_checkpoint, register_default_cb
+from ..learner import Learner, Callback, save_checkpoint, register_default_cb, rank_distrib, distrib_barrier
 
 # %% ../../nbs/10_callback.checkpoint.ipynb #28d72a2f
 class NonFiniteError(FloatingPointError):
@@ -41,7 +41,9 @@ class SaveModel(Callback):
             raise NonFiniteError(f"SaveModel: the loss or the weights are not finite at epoch {self.learn.epoch}, batch "
                                  f"{self.learn.iter}; {self.file(best)} keeps the last good state. Lower the learning rate, "
                                  f"or clip gradients (GradientClip), and resume from it.")
-        self.saved.append(save_checkpoint(self.file(best), self.learn.get_state(self.with_opt, full=True)))
+        if rank_distrib() == 0: save_checkpoint(self.file(best), self.learn.get_state(self.with_opt, full=True))
+        distrib_barrier()  # several processes: the others wait until rank 0's checkpoint is complete
+        self.saved.append(self.file(best))
 
     def before_fit(self):
         if self.monitor is not None and self.monitor not in self.learn.recorder.metric_names:

@@ -11,12 +11,12 @@ __all__ = ['ProgressCallback', 'ShowGraphCallback', 'CSVLogger']
 import csv, os, sys
 from pathlib import Path
 import fastprogress.fastprogress as fp
-from ..learner import Callback, register_default_cb
+from ..learner import Callback, register_default_cb, rank_distrib
 
 # %% ../../nbs/06_callback.progress.ipynb #758bd4d1
 def _bars_visible() -> bool:
-    "Whether progress bars can be drawn: in a notebook, or when stdout is a terminal"
-    if fp.NO_BAR: return False
+    "Whether progress bars can be drawn: in a notebook, or when stdout is a terminal (and only by rank 0)"
+    if fp.NO_BAR or rank_distrib(): return False
     if fp.master_bar is fp.NBMasterBar: return True
     try: return sys.stdout.isatty()
     except (AttributeError, ValueError): return False
@@ -96,7 +96,7 @@ class ShowGraphCallback(Callback):
         top = max([*losses.tolist(), *[v for v in valid if v == v]], default=1.)
         self.ax.set_ylim(0, top * 1.05)
         self.ax.set_xlabel('batch'); self.ax.set_ylabel('loss'); self.ax.legend(loc='upper right')
-        display = None if learn.silent else _jupyter_display()
+        display = None if learn.silent or rank_distrib() else _jupyter_display()
         if display is None: return
         if self._handle is None: self._handle = display(self.fig, display_id=True)
         else: self._handle.update(self.fig)
@@ -115,6 +115,7 @@ class CSVLogger(Callback):
             csv.writer(f).writerows(rows); f.flush(); os.fsync(f.fileno())
 
     def before_fit(self):
+        if rank_distrib(): return
         names = self.learn.recorder.metric_names
         self.file.parent.mkdir(parents=True, exist_ok=True)
         if self.append and self.file.is_file() and self.file.stat().st_size:
@@ -124,7 +125,8 @@ class CSVLogger(Callback):
                                  f"{names}. Use another fname, or append=False to start a new log.")
         else: self._write([names], 'w')
 
-    def after_epoch(self): self._write([list(self.learn.recorder.values[-1].values())], 'a')
+    def after_epoch(self):
+        if not rank_distrib(): self._write([list(self.learn.recorder.values[-1].values())], 'a')
 
     def read_log(self) -> list:
         "The log as a list of dicts of numbers"

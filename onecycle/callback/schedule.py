@@ -77,9 +77,12 @@ class ParamScheduler(Callback):
                 raise KeyError(f"ParamScheduler: the optimizer's param groups have no {_KEYS.get(name, name)!r} "
                                f"to schedule; they have {sorted(k for k in pg if k != 'params')}")
         self.before_batch()
+    def _pos(self) -> float:
+        "Where training is in the schedules, from 0 to 1 (subclasses may count differently: the LR finder counts steps)"
+        return min(self.learn.train_iter / self.total, 1.)
     def before_batch(self):
         if not self.learn.training: return
-        pos, groups = min(self.learn.train_iter / self.total, 1.), self.learn.opt.param_groups
+        pos, groups = self._pos(), self.learn.opt.param_groups
         for name, f in self.scheds.items():
             v = f(pos)
             vs = list(np.broadcast_to(np.asarray(v, dtype=np.float64), (len(groups),))) if np.ndim(v) else [v] * len(groups)

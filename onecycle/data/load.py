@@ -36,17 +36,21 @@ def _check_bs(bs, what):
 class _Resumable:
     "A loader's position, for checkpoints: its generators, and mid-pass the state the pass started from and batches done"
     _resume, _pass_start, _done = None, None, 0
+    sharding, epoch = None, 0   # (rank, world_size, even) when this process hands out only its share; see `shard`
     def _gens(self) -> dict: return {'generator': self.generator}
     @property
     def _perm_gen(self): return self.generator  # the generator that draws each pass's order
+    def __len__(self):
+        n = self.n_local
+        return n // self.bs if self.drop_last else math.ceil(n / self.bs)
 
     def state_dict(self) -> dict:
         "Seed, generator states and (during a pass) where the pass started and how many batches it has handed out"
         return {'seed': self.seed, **{k: g.get_state() for k, g in self._gens().items()},
-                'pass_start': self._pass_start, 'batches_done': self._done}
+                'pass_start': self._pass_start, 'batches_done': self._done, 'epoch': self.epoch}
     def load_state_dict(self, st:dict):
         "Restore a `state_dict`: the next pass resumes where that one was (the same order, the batches after it)"
-        self.seed = st['seed']
+        self.seed, self.epoch = st['seed'], st.get('epoch', 0)
         for k, g in self._gens().items(): g.set_state(st[k].cpu())
         self._resume = None if st['pass_start'] is None else (st['pass_start'].cpu(), st['batches_done'])
     @property
@@ -57,12 +61,48 @@ class _Resumable:
     def _begin_pass(self, draw):
         "Call `draw()` to draw the pass's order, replaying the saved start state when resuming; return it and the first batch"
         g, resume, self._resume = self._perm_gen, self._resume, None
+        if self.sharding is not None:  # the order is a function of (seed, epoch): nothing to replay
+            self._pass_start = g.get_state()
+            return draw(), (resume[1] if resume else 0)
         if resume: now = g.get_state(); g.set_state(resume[0])
         self._pass_start = g.get_state()
         res = draw()
         if resume: g.set_state(now)
         return res, (resume[1] if resume else 0)
     def _end_pass(self): self._pass_start, self._done = None, 0
+
+    def shard(self, rank:int, world_size:int, even:bool=True):
+        "Hand out only process `rank`'s share of each pass: every `world_size`-th item of an order all processes share"
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (rank, world_size)) or not 0 <= rank < world_size:
+            raise ValueError(f"shard: need ints with 0 <= rank < world_size, got rank={rank!r}, world_size={world_size!r}")
+        self.sharding = (rank, world_size, bool(even))
+        return self
+    def unshard(self):
+        "Hand out every item again"
+        self.sharding = None
+        return self
+    def set_epoch(self, epoch:int):
+        "The epoch whose order a sharded loader hands out next; every process must set the same"
+        self.epoch = epoch
+    @property
+    def n_local(self) -> int:
+        "The number of items a pass hands out in this process"
+        if self.sharding is None: return self.n
+        r, w, even = self.sharding
+        return self.n // w if even else len(range(r, self.n, w))
+
+    def _shard_order(self, device):
+        "This process's share of the pass's order, which depends only on the seed and the epoch"
+        r, w, even = self.sharding
+        n = self.n
+        if self.shuffle:
+            g = torch.Generator(device=device).manual_seed((self.seed + self.epoch) % 2**63)
+            order = torch.randperm(n, device=device, generator=g)
+        else: order = torch.arange(n, device=device)
+        return order[:n - n % w if even else n][r::w]
+    def _seed_batch(self, i:int):
+        "Sharded: the augmentation of batch `i` depends only on (seed, epoch, rank, i), so ranks differ and resuming is exact"
+        if self.sharding is not None: self.generator.manual_seed(hash((self.seed, self.epoch, self.sharding[0], i)) % 2**63)
 
 # %% ../../nbs/03_data.load.ipynb #5e81dcf7
 class TensorLoader(_Resumable):
@@ -79,16 +119,19 @@ class TensorLoader(_Resumable):
 
     @property
     def n(self): return len(self.tensors[0])
-    def __len__(self): return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
+
+    def _draw(self):
+        if self.sharding is not None: return self._shard_order(self.device)
+        return torch.randperm(self.n, device=self.device, generator=self.generator) if self.shuffle else None
 
     def __iter__(self):
-        bs, n = self.bs, self.n
-        order, first = self._begin_pass(
-            lambda: torch.randperm(n, device=self.device, generator=self.generator) if self.shuffle else None)
+        bs = self.bs
+        order, first = self._begin_pass(self._draw)
         try:
             for i in range(first, len(self)):
-                sl = order[i*bs:(i+1)*bs] if self.shuffle else slice(i*bs, (i+1)*bs)
+                sl = slice(i*bs, (i+1)*bs) if order is None else order[i*bs:(i+1)*bs]
                 b = [t[sl] for t in self.tensors]
+                self._seed_batch(i)
                 xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
                 self._done = i + 1
                 yield tuple(xs + b[self.n_inp:])
@@ -125,6 +168,12 @@ class _SkipErrors:
         try: return self.ds[i]
         except Exception as e: return _Skipped(i, f"{type(e).__name__}: {e}")
 
+class _ShardSampler(torch.utils.data.Sampler):
+    "The indices a sharded `ItemLoader` hands out in this process, drawn when its pass starts"
+    def __init__(self, dl): self.dl = dl
+    def __len__(self): return self.dl.n_local
+    def __iter__(self): return iter(self.dl._shard_order('cpu').tolist())
+
 def collate_items(items):
     "Stack a list of tuples of tensors into a tuple of batches, keeping each dtype (uint8 stays uint8)"
     ok = [o for o in items if not isinstance(o, _Skipped)]
@@ -159,16 +208,18 @@ class ItemLoader(_Resumable):
 
     @property
     def n(self): return len(self.dataset)
-    def __len__(self): return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
 
     def _loader(self):
-        "The underlying `DataLoader`, rebuilt only when bs, shuffling or the device changed"
-        key = (self.bs, self.shuffle, self.drop_last, self.num_workers, str(self.device))
+        "The underlying `DataLoader`, rebuilt only when bs, shuffling, sharding or the device changed"
+        key = (self.bs, self.shuffle, self.drop_last, self.num_workers, str(self.device), self.sharding)
         if self._key != key:
             w = self.num_workers
+            # sharded: a batch sampler over this process's share of an order drawn from (seed, epoch)
+            order = (dict(batch_sampler=torch.utils.data.BatchSampler(_ShardSampler(self), self.bs, self.drop_last))
+                     if self.sharding is not None else dict(batch_size=self.bs, shuffle=self.shuffle, drop_last=self.drop_last))
             self._dl = torch.utils.data.DataLoader(
-                _SkipErrors(self.dataset) if self.errors == 'skip' else self.dataset, batch_size=self.bs,
-                shuffle=self.shuffle, drop_last=self.drop_last, num_workers=w, collate_fn=collate_items,
+                _SkipErrors(self.dataset) if self.errors == 'skip' else self.dataset, **order,
+                num_workers=w, collate_fn=collate_items,
                 pin_memory=self.pin_memory and self.device.type == 'cuda', persistent_workers=w > 0,
                 prefetch_factor=4 if w > 0 else None, generator=self.sampler_generator)
             self._key = key
@@ -192,6 +243,7 @@ class ItemLoader(_Resumable):
                 new.update(skipped)
                 if b is None: continue
                 b = to_device(b, self.device, non_blocking=True)
+                self._seed_batch(i)
                 xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
                 self._done = i + 1
                 yield tuple(xs + list(b[self.n_inp:]))

@@ -7,13 +7,13 @@ Docs: https://onecycle-dev.github.io/onecycle/core.html.md"""
 # %% auto #0
 __all__ = ['default_device', 'to_device', 'set_seed', 'reproducible', 'get_rng_state', 'set_rng_state']
 
-# %% ../nbs/00_core.ipynb #a316684b
+# %% ../nbs/00_core.ipynb #ecfb0e72
 import os, random, contextlib
 from collections.abc import Mapping
 import numpy as np
 import torch
 
-# %% ../nbs/00_core.ipynb #fbfbc6d1
+# %% ../nbs/00_core.ipynb #0f84e408
 def _device_available(d:torch.device) -> bool:
     "Whether this machine can compute on `d`"
     if d.type == 'cpu': return True
@@ -39,7 +39,7 @@ def default_device(env_var:str='ONECYCLE_DEVICE') -> torch.device:
     if torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/00_core.ipynb #b0c6c193
+# %% ../nbs/00_core.ipynb #4eaf4d23
 def to_device(b, device:torch.device|str|None=None, non_blocking:bool=True):
     "Move every tensor in the (possibly nested) batch `b` to `device` (default: `default_device()`)"
     device = default_device() if device is None else torch.device(device)
@@ -52,7 +52,7 @@ def to_device(b, device:torch.device|str|None=None, non_blocking:bool=True):
         return o
     return _move(b)
 
-# %% ../nbs/00_core.ipynb #6fba4b53
+# %% ../nbs/00_core.ipynb #0b1a69cc
 def set_seed(seed:int):
     "Seed Python's, NumPy's, PyTorch's and every CUDA device's random number generators"
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -62,7 +62,7 @@ def set_seed(seed:int):
     torch.manual_seed(seed)  # seeds the CPU and all CUDA devices
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
 
-# %% ../nbs/00_core.ipynb #235085c1
+# %% ../nbs/00_core.ipynb #33dbce01
 @contextlib.contextmanager
 def reproducible(seed:int|None=None, warn_only:bool=False):
     "Context manager: deterministic algorithms on (and everything seeded if `seed` is given); settings restored after"
@@ -80,7 +80,7 @@ def reproducible(seed:int|None=None, warn_only:bool=False):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old[2], old[3]
         if old[4] is None: os.environ.pop('CUBLAS_WORKSPACE_CONFIG', None)
 
-# %% ../nbs/00_core.ipynb #c7c23181
+# %% ../nbs/00_core.ipynb #f6885ae1
 def get_rng_state() -> dict:
     "The state of Python's, NumPy's, PyTorch's CPU and CUDA random number generators"
     npst = np.random.get_state(legacy=False)  # its key array is stored as a tensor, which weights_only loading allows
@@ -93,6 +93,6 @@ def set_rng_state(st:dict):
     "Restore the generators from a `get_rng_state` dict"
     random.setstate(st['python'])
     npst = st['numpy']
-    np.random.set_state({**npst, 'state': {**npst['state'], 'key': np.asarray(npst['state']['key'], dtype=np.uint32)}})
-    torch.set_rng_state(st['torch'])
-    if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
+    np.random.set_state({**npst, 'state': {**npst['state'], 'key': np.asarray(npst['state']['key'].cpu(), dtype=np.uint32)}})
+    torch.set_rng_state(st['torch'].cpu())  # a checkpoint loaded with map_location='cuda' brings these to the GPU
+    if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all([t.cpu() for t in st['cuda']])

@@ -8,7 +8,7 @@ Docs: https://onecycle-dev.github.io/onecycle/callback.lr_finder.html.md"""
 __all__ = ['MIN_POINTS', 'clone_state', 'free_bytes', 'state_bytes', 'snapshot_place', 'StateSnapshot', 'preserved_state',
            'LRFinder', 'NoSuggestion', 'valley', 'slide', 'minimum', 'steep', 'LRFinderWarning']
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #7430e4d1
+# %% ../../nbs/08_callback.lr_finder.ipynb #05dba1dd
 import collections, contextlib, copy, functools, math, numbers, os, uuid, warnings
 from pathlib import Path
 import numpy as np
@@ -20,7 +20,7 @@ from ..learner import (Learner, Recorder, CancelFitException, CancelValidExcepti
 from .schedule import ParamScheduler, Sched, sched_exp
 from .precision import GradAccum
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #54a3a170
+# %% ../../nbs/08_callback.lr_finder.ipynb #03dfd7ea
 _ATOMS = (int, float, bool, str, bytes, type(None))
 
 def _flat(o) -> bool:
@@ -47,7 +47,7 @@ def clone_state(o, device=None):
     if isinstance(o, (list, tuple)): return type(o)(clone_state(v, device) for v in o)
     return copy.deepcopy(o)
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #24029eec
+# %% ../../nbs/08_callback.lr_finder.ipynb #60e4d0a2
 def _host_available() -> int:
     "Bytes of memory the host can still give (Linux: MemAvailable; elsewhere the free pages)"
     try:
@@ -79,7 +79,7 @@ def snapshot_place(nbytes:dict, frac:float=0.5) -> str:
     if sum(nbytes.values()) <= frac * _host_available(): return 'cpu'
     return 'file'
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #5a1b711c
+# %% ../../nbs/08_callback.lr_finder.ipynb #3071eccd
 _LEARNER_ATTRS = ('opt', 'scaler', 'epoch', 'n_epoch', 'iter', 'n_iter', 'train_iter', 'pct_train', 'training', 'dl',
                   'xb', 'yb', 'pred', 'loss', 'log_row', '_loss_checked', 'start_epoch', '_start_iter')
 _ABSENT = object()
@@ -139,7 +139,7 @@ def preserved_state(learn:Learner, where:str='auto'):
     try: yield snap
     finally: snap.restore()
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #b11efece
+# %% ../../nbs/08_callback.lr_finder.ipynb #ad517703
 class LRFinder(ParamScheduler):
     "Raise the learning rate exponentially from `start_lr` to `end_lr` over `num_it` optimizer steps, recording the smoothed loss"
     def __init__(self, start_lr:float=1e-7, end_lr:float=10., num_it:int=100, stop_div:bool=True, beta:float=0.98,
@@ -166,6 +166,7 @@ class LRFinder(ParamScheduler):
         super().before_fit()
 
     def _pos(self) -> float: return min(self.n_steps / (self.num_it - 1), 1.)
+    def __repr__(self): return f"LRFinder({self.start_lr:g}, {self.end_lr:g}, num_it={self.num_it}, stop_div={self.stop_div})"
 
     def after_loss(self):
         if self.learn.training: self._pending.append(self.learn.loss.detach()); self._in_step += 1
@@ -225,7 +226,7 @@ def _check_range(start_lr, end_lr, num_it):
     if isinstance(num_it, bool) or not isinstance(num_it, numbers.Integral) or num_it < 2:
         raise ValueError(f"lr_find: num_it must be an int >= 2 (the number of optimizer steps; 100 is usual), got {num_it!r}")
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #9e54b59f
+# %% ../../nbs/08_callback.lr_finder.ipynb #1fc0f77d
 class NoSuggestion(ValueError):
     "The loss curve does not support this suggestion (the message says why)"
 
@@ -278,7 +279,7 @@ def steep(lrs, losses) -> float:
     lrs, losses, x = _curve(lrs, losses)
     return float(lrs[int(np.argmin(_slopes(x, losses)))])
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #a34de564
+# %% ../../nbs/08_callback.lr_finder.ipynb #8e58aed1
 class LRFinderWarning(UserWarning):
     "The learning-rate finder could not read a suggestion from its curve"
 
@@ -295,6 +296,17 @@ _NOT_IN_LR_FIND = {('onecycle.callback.progress', 'CSVLogger'), ('onecycle.callb
 def _runs_in_lr_find(cb) -> bool:
     flag = getattr(type(cb), 'run_in_lr_find', None)
     return flag if flag is not None else (type(cb).__module__, type(cb).__name__) not in _NOT_IN_LR_FIND
+
+@patch
+def judged(self:LRFinder) -> tuple:
+    "The part of `curve()` the suggestions read: without its first tenth (at most 10 points), which averages too few losses"
+    lrs, losses = self.curve()
+    k = min(10, len(lrs) // 10)
+    return lrs[k:], losses[k:]
+
+def _noise(raw) -> float:
+    "The loss's noise from step to step: a robust standard deviation of the differences of successive step losses, over sqrt(2)"
+    return float(1.4826 * np.median(np.abs(np.diff(raw))) / math.sqrt(2)) if len(raw) > 1 else 0.
 
 def _suggest_names(funcs) -> tuple:
     names = tuple(_fn_name(f) for f in funcs)
@@ -313,7 +325,14 @@ def problem(self:LRFinder) -> str|None:
                 f"give non-finite values: check the inputs for NaN or infinite values and their scale (normalised?), the "
                 f"loss function, and the model's initialisation.")
     n = len(self.curve()[0])
-    if n >= MIN_POINTS: return None
+    if n >= MIN_POINTS:
+        lrs, losses = self.judged()
+        fall, noise = losses[:int(np.argmin(losses)) + 1].max() - losses.min(), _noise(self.raw_losses[:n])
+        if fall >= 2 * noise: return None
+        return (f"lr_find: the smoothed loss falls by {fall:.3g} at most, less than twice its noise from step to step "
+                f"({noise:.3g}): at learning rates from {lrs[0]:.1e} to {lrs[-1]:.1e} the model does not measurably learn, "
+                f"so the curve supports no suggestion. Raise end_lr, or check that the model can learn at all (the data, "
+                f"the labels, the loss function).")
     if self.stopped is None:
         return f"lr_find: num_it={self.num_it} gives {n} points, too few to judge: use num_it=100."
     why = 'diverged' if self.stopped == 'diverged' else 'became NaN or infinite'
@@ -323,9 +342,9 @@ def problem(self:LRFinder) -> str|None:
 @patch
 def suggest(self:LRFinder, suggest_funcs=None) -> tuple:
     "A `SuggestedLRs` named tuple with one learning rate (or None) per function of `suggest_funcs` (default: `valley`)"
-    funcs = list(suggest_funcs or (valley,))
+    funcs = [valley] if suggest_funcs is None else list(suggest_funcs)
     names = _suggest_names(funcs)
-    problem, (lrs, losses), vals = self.problem(), self.curve(), {}
+    problem, (lrs, losses), vals = self.problem(), self.judged(), {}
     if problem: warnings.warn(problem, LRFinderWarning, stacklevel=3)
     for name, f in zip(names, funcs):
         vals[name] = None
@@ -341,7 +360,7 @@ def plot(self:LRFinder, ax=None, suggestions=None):
     sugg = self.suggestions if suggestions is None else suggestions
     if ax is None: _, ax = plt.subplots(figsize=(6, 4))
     lrs, losses = self.curve()
-    ax.plot(lrs, losses)
+    ax.plot(lrs, losses, marker='.' if len(lrs) < 20 else None)
     ax.set_xscale('log'); ax.set_xlabel('learning rate (log scale)'); ax.set_ylabel('loss (smoothed)')
     if len(lrs) > 1:
         i = int(np.argmin(losses))

@@ -19,11 +19,13 @@ class AugmentedTensors(Dataset):
     def __getitem__(self, i): return self.tfm(self.x[i]), self.y[i]
 
 
-def epoch_rate(batches, device):
-    "Images per second over one pass of `batches`, each batch moved to `device` and waited for"
+def epoch_rate(batches, device, norm=None):
+    "Images per second over one pass of `batches`, each batch moved to `device` (and normalised there if `norm`)"
     t, n = time.perf_counter(), 0
     for xb, yb in batches:
-        xb = xb.to(device, non_blocking=True); n += len(xb)
+        xb = xb.to(device, non_blocking=True)
+        if norm is not None: xb = norm(xb)
+        n += len(xb)
     if device.type == 'cuda': torch.cuda.synchronize()
     return n / (time.perf_counter() - t)
 

@@ -53,7 +53,7 @@ def get_dls(data:str='fashion-mnist', bs:int=256, size:int|None=None, gray:bool=
         return dls
     return _folder_dls(Path(data), bs, size or 64, gray, valid_pct, seed, device, workers)
 
-# %% ../nbs/13_cli.ipynb #5af29c60
+# %% ../nbs/13_cli.ipynb #74c0b75e
 def _save_fig(fig, file:Path):
     "Write a matplotlib figure to `file` atomically"
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=110, bbox_inches='tight')
@@ -81,7 +81,7 @@ def _set_precision(learn, precision):
     elif precision == 'fp16': learn.to_fp16()
     elif precision == 'fp32': learn.to_fp32()
 
-def train(data='fashion-mnist', arch=None, epochs:int=10, bs:int=256, lr='auto', precision='auto', out='onecycle-run',
+def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto', precision='auto', out='onecycle-run',
           seed:int=0, device=None, size=None, gray=False, valid_pct=0.2, workers=None, train_subset=None,
           label_smoothing:float=0.1, wd:float=0.05, progressive:bool=True, resume=None, lr_find_only:bool=False) -> dict:
     "Find a learning rate (if `lr='auto'`), train with 1-cycle, evaluate, and write the results into `out`"
@@ -99,11 +99,14 @@ def train(data='fashion-mnist', arch=None, epochs:int=10, bs:int=256, lr='auto',
           f"model {arch or DEFAULT_ARCH}; device {dls.device}")
     res = {'data': str(data), 'arch': arch or DEFAULT_ARCH, 'device': str(dls.device), 'seed': seed, 'versions': _versions()}
     if lr == 'auto':
-        sug = learn.lr_find(show_plot=True)
+        sug = learn.lr_find(show_plot=True, suggest_funcs=(steep, valley))
         _save_fig(plt.gcf(), out/'lr_find.png'); plt.close('all')
-        lr = float(sug.valley)
-        res['lr_suggestions'] = {k: float(v) for k, v in sug._asdict().items()}
-        print(f"lr_find suggests {lr:.2e} (valley); plot in {out/'lr_find.png'}")
+        res['lr_suggestions'] = {k: None if v is None else float(v) for k, v in sug._asdict().items()}
+        lr = sug.steep or sug.valley
+        if lr is None: raise RuntimeError(f"lr_find: the loss did not fall, so there is no rate to suggest (plot in {out/'lr_find.png'}). "
+                                          "Check the data and the model, or give a rate with --lr.")
+        said = ', '.join(f"{v:.2e} ({k})" for k, v in res['lr_suggestions'].items() if v is not None)
+        print(f"lr_find suggests {said}; using {lr:.2e}; plot in {out/'lr_find.png'}")
     res['lr'] = float(lr)
     if lr_find_only:
         res['wall_time_s'] = time.perf_counter() - t0
@@ -114,7 +117,7 @@ def train(data='fashion-mnist', arch=None, epochs:int=10, bs:int=256, lr='auto',
     if progressive: print(f"progressive resizing: {sizes}")
     learn.fit_one_cycle(epochs, lr_max=float(lr), cbs=[SaveModel('model'), ProgressiveResize(sizes)], resume=resume)
     ax = learn.recorder.plot_loss(); _save_fig(ax.figure, out/'loss.png'); plt.close('all')
-    acc = float(accuracy(*learn.get_preds()))
+    acc = float(learn.recorder.values[-1]['accuracy'])   # the last epoch's validation pass: no need to predict twice
     acc_tta = float(accuracy(*learn.tta()))
     res.update(epochs=learn.recorder.values, test_accuracy=acc, test_accuracy_tta=acc_tta,
                wall_time_s=time.perf_counter() - t0)
@@ -122,7 +125,7 @@ def train(data='fashion-mnist', arch=None, epochs:int=10, bs:int=256, lr='auto',
     _write_atomic(out/'metrics.json', json.dumps(res, indent=1).encode())
     return res
 
-# %% ../nbs/13_cli.ipynb #2014817e
+# %% ../nbs/13_cli.ipynb #5a50d270
 def _positive_int(s):
     try: v = int(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
@@ -164,7 +167,7 @@ def make_parser() -> argparse.ArgumentParser:
                        description='Find a learning rate (--lr auto), train with fit_one_cycle, evaluate with test-time '
                                    'flips, and write model.pth, metrics.json, lr_find.png and loss.png into --out.')
     _add_common(t)
-    t.add_argument('--epochs', type=_positive_int, default=10, help='epochs (default 10)')
+    t.add_argument('--epochs', type=_positive_int, default=13, help='epochs (default 13)')
     t.add_argument('--lr', type=_lr, default='auto', help="peak learning rate, or 'auto' (default) for the LR finder's suggestion")
     t.add_argument('--label-smoothing', type=float, default=0.1, help='label smoothing of the cross-entropy loss (default 0.1)')
     t.add_argument('--wd', type=float, default=0.05, help='weight decay (default 0.05)')

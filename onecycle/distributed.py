@@ -9,7 +9,7 @@ __all__ = ['local_rank_distrib', 'distrib_device', 'setup_distrib', 'teardown_di
            'all_gather_object', 'rank0_first', 'check_ranks_agree', 'DistributedTrainer', 'ScaleLR', 'launch',
            'torchrun']
 
-# %% ../nbs/11_distributed.ipynb #b2c43342
+# %% ../nbs/11_distributed.ipynb #eea14a6f
 import atexit, contextlib, datetime, hashlib, os, socket, subprocess, sys
 import torch
 import torch.distributed as dist
@@ -19,6 +19,7 @@ from fastcore.basics import patch
 from .core import default_device
 from .learner import (Learner, Callback, Recorder, AvgMetric, register_default_cb, rank_distrib, num_distrib,
                               distrib_barrier, _bare)
+from .callback.lr_finder import LRFinder
 
 # %% ../nbs/11_distributed.ipynb #43174f30
 _state = {'started': False, 'atexit': False}
@@ -134,7 +135,7 @@ def _check_metrics(metrics:list):
                              f"each an AvgMetric (a batch-size-weighted mean), or give it an all_reduce() method that sums "
                              f"its state over the processes with torch.distributed.all_reduce.")
 
-# %% ../nbs/11_distributed.ipynb #ceaa8efd
+# %% ../nbs/11_distributed.ipynb #a890efc1
 def _dls_info(learn) -> dict:
     "What every process must agree on: the data's sizes and settings, the vocabulary, the model's shapes, the loss"
     dls, model = learn.dls, _bare(learn.model)
@@ -204,6 +205,8 @@ class DistributedTrainer(Callback):
                                f"processes, so they would not share out the data. Call learn.to_distributed() after "
                                f"replacing learn.dls.")
         _check_metrics(learn.metrics)
+        for cb in learn.cbs:  # a learning-rate finder's run: every process reads the losses averaged over all of them
+            if isinstance(cb, LRFinder): cb._reduce = all_reduce_mean
         model, dev = _bare(learn.model), self.device
         if self.sync_bn and dev.type == 'cuda': model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.ddp = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == 'cuda' else None,

@@ -3,7 +3,7 @@
 `python ddp_worker.py OUT BS [--png DIR] [--kill-marker FILE]` trains a small MLP on Fashion-MNIST twice, on the
 in-memory path and on the item path (a DataBlock over a PNG folder that rank 0 writes first), and records what the
 test compares: every epoch's row of results, the final weights, a full single-process validation, and, after every
-epoch, whether the weights are identical on every process. With --kill-marker it trains a long run on the in-memory
+epoch, whether the weights are identical on every process; then, on the in-memory path, the LR finder's losses and suggestion. With --kill-marker it trains a long run on the in-memory
 path and touches the marker once training is under way, so that the test can kill a process."""
 import argparse, json, os, sys, time
 from pathlib import Path
@@ -65,6 +65,9 @@ def main():
                'files': sorted(p.name for p in (out/name/'models').iterdir())}
         w = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
         if rank == 0: torch.save(w, out/f'{name}_weights.pt')
+        if name == 'mem':  # the LR finder, from the trained weights (it leaves them as they are)
+            sug = learn.lr_find(num_it=30, show_plot=False)
+            res['finder'] = {'losses': learn.lr_finder.raw_losses, 'valley': sug.valley}
         (out/f'{name}_rank{rank}.json').write_text(json.dumps(res))
 
     ds = load_fashion_mnist()

@@ -61,6 +61,15 @@ def test_epoch_metrics_are_those_of_the_whole_validation_set(runs, name):
     assert abs(last['valid_loss'] - two['validate'][0]) < 1e-5 and abs(last['accuracy'] - two['validate'][1]) < 1e-6
 
 
+def test_lr_find_agrees_across_processes(runs):
+    "Each process's finder reads the step losses averaged over the processes: one curve, one suggestion, that of one process with twice the batch"
+    _, _, _, load = runs
+    r0, r1, one = load('two', 'mem', 0)['finder'], load('two', 'mem', 1)['finder'], load('one', 'mem')['finder']
+    assert r0 == r1 and len(r0['losses']) > 5
+    n = min(len(r0['losses']), len(one['losses']))
+    torch.testing.assert_close(torch.tensor(r0['losses'][:n]), torch.tensor(one['losses'][:n]), rtol=1e-4, atol=1e-5)
+
+
 def test_table_printed_once(runs):
     _, two, _, _ = runs
     headers = [l for l in two.stdout.splitlines() if l.startswith('epoch')]

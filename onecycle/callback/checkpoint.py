@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from ..learner import Learner, Callback, save_checkpoint, register_default_cb, rank_distrib, distrib_barrier
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #28d72a2f
+# %% ../../nbs/10_callback.checkpoint.ipynb #b2e673c4
 class NonFiniteError(FloatingPointError):
     "The loss or the weights became NaN or infinite"
 
@@ -26,6 +26,7 @@ def _all_finite(learn) -> bool:
 class SaveModel(Callback):
     "Save the full training state after each epoch (and every `every_n_batches`), and the best one by `monitor`"
     order = 70  # after the Recorder (50), so the epoch's values are known
+    run_in_lr_find = False  # the weights of a finder's run are nothing to save
     def __init__(self, fname:str='model', every_epoch:bool=True, every_n_batches:int|None=None, monitor:str|None=None,
                  comp=None, with_opt:bool=True):
         if every_n_batches is not None and (not isinstance(every_n_batches, int) or every_n_batches < 1):
@@ -58,11 +59,11 @@ class SaveModel(Callback):
             if not math.isnan(v) and (self.best is None or self.comp(v, self.best)):
                 self.best = v; self._save(best=True)
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #a8c90fbd
+# %% ../../nbs/10_callback.checkpoint.ipynb #fdf3fd7f
 class TerminateOnNaN(Callback):
     "Stop training with `NonFiniteError` when the training loss is NaN or infinite, naming the epoch and batch"
     order = 55  # before SaveModel (70)
-    name = 'terminate_on_nan'
+    name, run_in_lr_find = 'terminate_on_nan', False  # a finder's run is meant to blow up; it stops itself
     def __init__(self, check_every:int|None=None): self.check_every = check_every
     def before_fit(self):
         dev = torch.device(self.learn.dls.device)

@@ -8,7 +8,7 @@ Docs: https://onecycle-dev.github.io/onecycle/callback.lr_finder.html.md"""
 __all__ = ['MIN_POINTS', 'clone_state', 'free_bytes', 'state_bytes', 'snapshot_place', 'StateSnapshot', 'preserved_state',
            'LRFinder', 'NoSuggestion', 'valley', 'slide', 'minimum', 'steep', 'LRFinderWarning']
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #05dba1dd
+# %% ../../nbs/08_callback.lr_finder.ipynb #05162d3f
 import collections, contextlib, copy, functools, math, numbers, os, uuid, warnings
 from pathlib import Path
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from ..learner import (Learner, Recorder, CancelFitException, CancelValidException, save_checkpoint,
-                              load_checkpoint, _fn_name)
+                              load_checkpoint, _fn_name, rank_distrib)
 from .schedule import ParamScheduler, Sched, sched_exp
 from .precision import GradAccum
 
@@ -279,7 +279,7 @@ def steep(lrs, losses) -> float:
     lrs, losses, x = _curve(lrs, losses)
     return float(lrs[int(np.argmin(_slopes(x, losses)))])
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #8e58aed1
+# %% ../../nbs/08_callback.lr_finder.ipynb #82245d20
 class LRFinderWarning(UserWarning):
     "The learning-rate finder could not read a suggestion from its curve"
 
@@ -288,14 +288,7 @@ MIN_POINTS = 5  # fewer points before the stop than this are too few to judge
 @functools.lru_cache(maxsize=None)
 def _suggested_lrs(names:tuple): return collections.namedtuple('SuggestedLRs', names)
 
-# Callbacks of other chapters that must not run in a finder run, named here until their classes declare
-# `run_in_lr_find = False` themselves (which takes precedence)
-_NOT_IN_LR_FIND = {('onecycle.callback.progress', 'CSVLogger'), ('onecycle.callback.progress', 'ShowGraphCallback'),
-                   ('onecycle.callback.checkpoint', 'SaveModel'), ('onecycle.callback.checkpoint', 'TerminateOnNaN')}
-
-def _runs_in_lr_find(cb) -> bool:
-    flag = getattr(type(cb), 'run_in_lr_find', None)
-    return flag if flag is not None else (type(cb).__module__, type(cb).__name__) not in _NOT_IN_LR_FIND
+def _runs_in_lr_find(cb) -> bool: return getattr(cb, 'run_in_lr_find', True)
 
 @patch
 def judged(self:LRFinder) -> tuple:
@@ -391,5 +384,5 @@ def lr_find(self:Learner, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, 
         finally: self.add_cbs(skipped)
     self.lr_finder = finder
     res = finder.suggest(suggest_funcs)
-    if show_plot: finder.plot(); plt.show()
+    if show_plot and rank_distrib() == 0: finder.plot(); plt.show()  # in distributed training, one plot
     return res

@@ -65,7 +65,7 @@ class ProgressCallback(Callback):
 
 register_default_cb(ProgressCallback)
 
-# %% ../../nbs/06_callback.progress.ipynb #3942f2a7
+# %% ../../nbs/06_callback.progress.ipynb #322fc4ef
 def _jupyter_display():
     "IPython's `display` when running under a kernel that shows rich output (not a terminal IPython), else None"
     try: from IPython import get_ipython
@@ -77,7 +77,7 @@ def _jupyter_display():
 
 class ShowGraphCallback(Callback):
     "Plot the training and validation losses, redrawn after every epoch"
-    order = 65
+    order, run_in_lr_find = 65, False  # a learning-rate finder's run is not part of the training history
     def __init__(self, figsize=(6, 4)): self.figsize, self.fig, self._handle = figsize, None, None
 
     def before_fit(self):
@@ -101,10 +101,10 @@ class ShowGraphCallback(Callback):
         if self._handle is None: self._handle = display(self.fig, display_id=True)
         else: self._handle.update(self.fig)
 
-# %% ../../nbs/06_callback.progress.ipynb #af09cc8c
+# %% ../../nbs/06_callback.progress.ipynb #17383151
 class CSVLogger(Callback):
     "Write each epoch's row of results to the CSV file `learn.path/fname`, flushed to the disk every epoch"
-    order = 70
+    order, run_in_lr_find = 70, False  # a learning-rate finder's run is not part of the training history
     def __init__(self, fname='history.csv', append:bool=False): self.fname, self.append = Path(fname), append
 
     @property

@@ -11,7 +11,10 @@ the median time, its ratio to the hand-written loop's, and the median of the per
 hand-written run next to it, which is less sensitive to other load on a shared machine), for an MLP (784-100-10) and
 a small CNN.
 
-Usage: python bench/learner.py [--runs 11] [--threads N] [--models mlp cnn]
+With `--device cuda` the data are resident on the GPU and every loop trains there; `--bf16` adds bf16 autocast and
+`--channels-last` the channels_last layout to all three loops alike (the Learner through `to_bf16`/`to_channels_last`).
+
+Usage: python bench/learner.py [--runs 11] [--threads N] [--models mlp cnn] [--device cuda] [--bf16] [--channels-last]
 """
 import argparse, copy, datetime, gc, os, platform, statistics, time
 import torch
@@ -41,21 +44,30 @@ class OneCycle(Callback):
     def after_step(self): self.sched.step()
 
 
+OPTS = {'device': torch.device('cpu'), 'bf16': False, 'channels_last': False}  # set from the command line
+
+
 def plain_epoch(model, loss_func, norm, train_batches, valid_batches, n_train, n_valid):
     "One epoch of the textbook loop over `train_batches`, then validation; returns [train_loss, valid_loss, accuracy]"
+    dev, cl = OPTS['device'], OPTS['channels_last']
+    model = model.to(dev, memory_format=torch.channels_last) if cl else model.to(dev)
+    def fwd(xb):
+        xb = norm(xb.to(dev, non_blocking=True))
+        if cl and xb.ndim == 4: xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=OPTS['bf16']): return model(xb).float()
     opt = torch.optim.AdamW(model.parameters(), lr=MAX_LR)
     sched = OneCycleLR(opt, max_lr=MAX_LR, total_steps=n_train)
     model.train()
     losses = []
     for xb, yb in train_batches:
-        loss = loss_func(model(norm(xb)), yb)
+        loss = loss_func(fwd(xb), yb.to(dev))
         loss.backward(); opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         losses.append(loss.detach())
     model.eval()
     vloss = vacc = 0.
     with torch.no_grad():
         for xb, yb in valid_batches:
-            out = model(norm(xb))
+            out, yb = fwd(xb), yb.to(dev)
             vloss = vloss + loss_func(out, yb) * len(yb)
             vacc = vacc + (out.argmax(dim=1) == yb).float().mean() * len(yb)
     return torch.stack([torch.stack(losses).mean(), vloss / n_valid, vacc / n_valid]).tolist()
@@ -65,6 +77,7 @@ def run_hand(make_model, dls):
     (xt, yt), (xv, yv) = dls.train.tensors, dls.valid.tensors
     norm, bs, vbs = dls.train.batch_tfms[-1], dls.train.bs, dls.valid.bs
     perm = torch.randperm(len(xt), generator=torch.Generator().manual_seed(dls.train.seed))  # the loader's first order
+    perm = perm.to(xt.device)
     n = len(xt) // bs
     train = ((xt[idx], yt[idx]) for idx in perm[:n * bs].split(bs))
     valid = ((xv[i:i + vbs], yv[i:i + vbs]) for i in range(0, len(xv), vbs))
@@ -82,6 +95,8 @@ def run_torch_dataloader(make_model, dls):
 def run_learner(make_model, dls):
     dls.train.generator.manual_seed(dls.train.seed)  # every run sees the same order
     learn = Learner(dls, make_model(), lr=MAX_LR, metrics=accuracy, cbs=OneCycle())
+    if OPTS['bf16']: learn.to_bf16()
+    if OPTS['channels_last']: learn.to_channels_last()
     with learn.no_bar(), learn.no_logging(): learn.fit(1)
     v = learn.recorder.values[-1]
     return [v['train_loss'], v['valid_loss'], v['accuracy']]
@@ -92,7 +107,8 @@ LOOPS = {'onecycle Learner': run_learner, 'hand-written loop': run_hand, 'DataLo
 
 def timed(f, *args):
     gc.collect()  # garbage from the previous run (a Learner and its callbacks form a cycle) is not timed
-    t = time.perf_counter(); res = f(*args)
+    if OPTS['device'].type == 'cuda': torch.cuda.synchronize()
+    t = time.perf_counter(); res = f(*args)  # (each run ends by reading its results back, which waits for the GPU)
     return time.perf_counter() - t, res
 
 
@@ -101,9 +117,12 @@ def main():
     ap.add_argument('--runs', type=int, default=11)
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--models', nargs='*', default=['mlp', 'cnn'], choices=['mlp', 'cnn'])
+    ap.add_argument('--device', default='cpu'); ap.add_argument('--bf16', action='store_true')
+    ap.add_argument('--channels-last', action='store_true')
     a = ap.parse_args()
+    OPTS.update(device=torch.device(a.device), bf16=a.bf16, channels_last=a.channels_last)
     torch.set_num_threads(a.threads)
-    dls = fashion_mnist_dls(bs=128, augment=False, device='cpu', seed=0)
+    dls = fashion_mnist_dls(bs=128, augment=False, device=OPTS['device'], seed=0)
     rows = []
     for key in a.models:
         name = NAMES[key]
@@ -119,7 +138,9 @@ def main():
             paired = statistics.median(t / h for t, h in zip(times[k], hand))  # each run against the hand loop's next to it
             rows.append((name, k, med[k], med[k] / med['hand-written loop'], paired, min(times[k]), results[k]))
     print(f"{datetime.date.today()}, {platform.platform()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, bs 128, "
+          f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}"
+          f"{' (' + torch.cuda.get_device_name(OPTS['device']) + ')' if OPTS['device'].type == 'cuda' else ''}, "
+          f"{'bf16' if a.bf16 else 'fp32'}{', channels_last' if a.channels_last else ''}, bs 128, "
           f"median of {a.runs} epochs (loops alternating, after a warm-up)\n")
     print('| model | loop | median s/epoch | ratio to hand-written | median of paired ratios | fastest s/epoch '
           '| train loss, valid loss, accuracy |')

@@ -1,4 +1,4 @@
-"""Time to accuracy on Fashion-MNIST on the CPU: `fit_one_cycle` with a recipe, the official 10k test split as validation.
+"""Time to accuracy on Fashion-MNIST (CPU or GPU): `fit_one_cycle` with a recipe, the official 10k test split as validation.
 
 The clock starts before the data are loaded and includes the model's creation, the LR finder (`learn.lr_find()`,
 100 steps, whose suggestion is printed; the recipe's fixed `--lr` is used), training, the validation pass of every
@@ -8,8 +8,11 @@ evaluation. The TTA accuracy of the earlier epochs is measured too, for the tabl
 Prints one row per epoch (elapsed wall seconds, the process's CPU seconds (about twice the wall time on an idle
 2-core machine; under load from other processes the wall time grows and this does much less), epoch, training size, test accuracy, with TTA) and a summary line
 with the machine, the date and torch's version. Other processes on the machine slow it: check `uptime` first.
+On a GPU (`--device cuda`) the data stay resident on it and are augmented there; `--compile` adds torch.compile
+(its compilation time is on the clock, as a user would pay it).
 
-Usage: python bench/fmnist_cpu.py [--epochs 8] [--sizes 20,24,28] [--lr 4e-3] ... (see --help)
+Usage: python bench/time_to_accuracy.py [--device cpu] [--epochs 8] [--sizes 20,24,28] [--lr 4e-3] ... (see --help)
+CPU recipe of `onecycle train`: --epochs 13 --sizes 20,20,20,20,20,24,24,24,24,28,28,28,28 --lr 3e-2
 """
 import argparse, datetime, json, os, platform, time
 T0 = time.perf_counter()
@@ -22,9 +25,10 @@ import onecycle.callback.schedule, onecycle.callback.precision, onecycle.callbac
 from onecycle.vision.models import get_model, ProgressiveResize
 
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
 p.add_argument('--model', default='resnet_small')
 p.add_argument('--widths', default='32,64,128'); p.add_argument('--depths', default='1,1,1')
-p.add_argument('--stem', type=int, default=16)
+p.add_argument('--stem', type=int, default=16); p.add_argument('--stem-stride', type=int, default=2)
 p.add_argument('--epochs', type=int, default=8); p.add_argument('--bs', type=int, default=256)
 p.add_argument('--lr', type=float, default=4e-3); p.add_argument('--wd', type=float, default=0.05)
 p.add_argument('--pct-start', type=float, default=0.25)
@@ -65,7 +69,7 @@ class EpochTTA(Callback):
                    acc=accuracy(p0, targs).item())
         if not a.no_tta:
             learn.model.eval()
-            with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=a.precision == 'bf16'):
+            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.precision == 'bf16'):
                 pf = torch.cat([learn.model(xb.flip(-1).contiguous(memory_format=torch.channels_last) if a.channels_last else xb.flip(-1)).float().softmax(1)
                                 for xb, _ in learn.dls.valid])
             row['acc_tta'] = accuracy((p0 + pf) / 2, targs).item()
@@ -76,8 +80,9 @@ class EpochTTA(Callback):
 
 
 clock = Clock()
-dls = fashion_mnist_dls(bs=a.bs, device='cpu', pad=a.pad, seed=a.seed)
-kw = dict(widths=tuple(int(w) for w in a.widths.split(',')), depths=tuple(int(d) for d in a.depths.split(',')), stem=a.stem) \
+dev = torch.device(a.device)
+dls = fashion_mnist_dls(bs=a.bs, device=dev, pad=a.pad, seed=a.seed)
+kw = dict(widths=tuple(int(w) for w in a.widths.split(',')), depths=tuple(int(d) for d in a.depths.split(',')), stem=a.stem, stem_stride=a.stem_stride) \
      if a.model == 'resnet_small' else {}
 model = get_model(a.model, n_in=1, n_out=10, **kw)
 learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(label_smoothing=a.ls), metrics=accuracy, lr=a.lr, wd=a.wd, silent=True)
@@ -94,7 +99,8 @@ print(f"{'time_s':>8} {'cpu_s':>7} {'epoch':>5} {'size':>4} {'acc':>8} {'acc_tta
 cb = EpochTTA(clock); cb.progressive = prog
 learn.fit_one_cycle(a.epochs, a.lr, pct_start=a.pct_start, wd=a.wd, cbs=[cb] + ([prog] if prog else []))
 last = cb.rows[-1]
-res = dict(date=datetime.date.today().isoformat(), machine=f"{platform.machine()} {os.cpu_count()} cores", torch=torch.__version__,
+gpu = f", {torch.cuda.get_device_name(dev)}" if dev.type == 'cuda' else ''
+res = dict(date=datetime.date.today().isoformat(), machine=f"{platform.machine()} {os.cpu_count()} cores{gpu}", device=str(dev), torch=torch.__version__,
            threads=torch.get_num_threads(), load=round(load, 2), finder_s=round(t_find, 1), args=vars(a), rows=cb.rows,
            final_acc=last['acc'], final_acc_tta=last.get('acc_tta'), total_s=last.get('time_tta', last['time']))
 print(f"# final: acc {res['final_acc']:.4f}, with TTA {res['final_acc_tta'] or float('nan'):.4f}, total {res['total_s']:.1f}s "

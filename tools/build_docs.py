@@ -75,11 +75,14 @@ def clean_notebook(path: Path, proc: Path, links: dict):
     nbformat.write(nb, path)
 
 
-def write_readme(proc: Path):
-    "README.md from the processed index notebook: markdown, code and outputs; images into README_files/"
+def write_readme(proc: Path, links: dict):
+    """README.md from the processed index notebook: markdown, code and outputs; images into README_files/.
+    Links to pages of the site point at the published site (`links`: its URL -> the page's path), so they work on GitHub"""
     from nbconvert import MarkdownExporter
     body, res = MarkdownExporter().from_filename(str(proc/'index.ipynb'),
                                                  resources={'output_files_dir': 'README_files'})
+    for url, target in sorted(links.items(), key=lambda kv: -len(kv[1])):
+        body = body.replace(f']({target})', f']({url})').replace(f']({target}#', f']({url}#')
     shutil.rmtree(ROOT/'README_files', ignore_errors=True)
     for name, data in res.get('outputs', {}).items():
         (ROOT/name).parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +103,7 @@ def main():
     links = {doc_url + html_name(nb, proc): str(nb.relative_to(proc).with_suffix('.html')) for nb in nbs}
     for nb in nbs: clean_notebook(nb, proc, links)
     shutil.copy(ROOT/'tools'/'mkdocs_extra.css', proc/'mkdocs_extra.css')
-    write_readme(proc)
+    write_readme(proc, links)
     os.environ.setdefault('NO_MKDOCS_2_WARNING', '1')
     subprocess.run([str(BIN/'mkdocs'), 'build', '--quiet', '--clean', '-f', str(ROOT/'mkdocs.yml')], check=True)
     print(f'Docs built into {ROOT/"_site"} (open _site/index.html, or serve it: python -m http.server -d _site)')

@@ -7,7 +7,7 @@ Docs: https://onecycle-dev.github.io/onecycle/cli.html.md"""
 # %% auto #0
 __all__ = ['DEFAULT_ARCH', 'get_dls', 'train', 'make_parser', 'main', 'cli']
 
-# %% ../nbs/13_cli.ipynb #929fce54
+# %% ../nbs/13_cli.ipynb #875f538d
 import argparse, datetime, io, json, math, os, platform, sys, time
 from pathlib import Path
 import torch
@@ -15,8 +15,8 @@ from torch import nn
 import torchvision
 import matplotlib
 import onecycle
-from .core import set_seed, default_device
-from .data.external import DataError, _write_atomic
+from .core import set_seed, default_device, atomic_write
+from .data.external import DataError
 from .data.load import fashion_mnist_dls
 from .data.block import (DataBlock, ImageBlock, CategoryBlock, GrandparentSplitter, RandomSplitter,
                                  get_image_files, parent_label)
@@ -53,11 +53,11 @@ def get_dls(data:str='fashion-mnist', bs:int=256, size:int|None=None, gray:bool=
         return dls
     return _folder_dls(Path(data), bs, size or 64, gray, valid_pct, seed, device, workers)
 
-# %% ../nbs/13_cli.ipynb #4147dd76
+# %% ../nbs/13_cli.ipynb #95093ccb
 def _save_fig(fig, file:Path):
     "Write a matplotlib figure to `file` atomically"
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=110, bbox_inches='tight')
-    _write_atomic(file, buf.getvalue())
+    atomic_write(file, buf.getvalue())
 
 def _versions() -> dict:
     return {'python': platform.python_version(), 'torch': torch.__version__, 'torchvision': torchvision.__version__,
@@ -104,7 +104,7 @@ def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto',
     res['lr'] = float(lr)
     if lr_find_only:
         res['wall_time_s'] = time.perf_counter() - t0
-        _write_atomic(out/'lr_find.json', json.dumps(res, indent=1).encode())
+        atomic_write(out/'lr_find.json', json.dumps(res, indent=1).encode())
         return res
     final = dls.train.one_batch()[0].shape[-1]
     sizes = progressive_sizes(epochs, final) if progressive else [final]
@@ -116,7 +116,7 @@ def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto',
     res.update(epochs=learn.recorder.values, test_accuracy=acc, test_accuracy_tta=acc_tta,
                wall_time_s=time.perf_counter() - t0)
     print(f"final accuracy {acc:.4f}, with test-time flips {acc_tta:.4f}; {res['wall_time_s']:.1f} s in all; results in {out}")
-    _write_atomic(out/'metrics.json', json.dumps(res, indent=1).encode())
+    atomic_write(out/'metrics.json', json.dumps(res, indent=1).encode())
     return res
 
 # %% ../nbs/13_cli.ipynb #5a50d270

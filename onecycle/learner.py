@@ -12,8 +12,8 @@ __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'Can
            'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder', 'GatherPreds', 'save_checkpoint',
            'load_checkpoint']
 
-# %% ../nbs/05_learner.ipynb #418141df
-import contextlib, difflib, functools, math, numbers, os, re, tempfile, time, warnings
+# %% ../nbs/05_learner.ipynb #0f00c3ac
+import contextlib, difflib, functools, math, numbers, os, re, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
 import torch
@@ -21,7 +21,7 @@ from torch import nn
 import torch.nn.functional as F
 import torch.distributed as dist
 from fastcore.basics import noop, patch
-from .core import to_device, get_rng_state, set_rng_state
+from .core import to_device, get_rng_state, set_rng_state, atomic_file
 
 # %% ../nbs/05_learner.ipynb #e0d12e96
 EVENTS = ('after_create', 'before_fit', 'before_epoch', 'before_train', 'before_batch', 'after_pred', 'after_loss',
@@ -707,29 +707,11 @@ def predict(self:Learner, item) -> tuple:
     if dec.dtype == torch.bool: return [vocab[i] for i in dec.nonzero().flatten().tolist()], dec, probs
     return (vocab[int(dec)] if dec.ndim == 0 else dec), dec, probs
 
-# %% ../nbs/05_learner.ipynb #52480521
-def _fsync_dir(d:Path):
-    "Make a rename in `d` durable (POSIX); a no-op where directories cannot be opened"
-    try: fd = os.open(d, os.O_RDONLY)
-    except OSError: return
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
-
+# %% ../nbs/05_learner.ipynb #4edce52d
 def save_checkpoint(file, state:dict) -> Path:
-    "Write `state` to `file` atomically: temporary file in the same folder, flush and fsync, then `os.replace`"
-    file = Path(file); file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f'.{file.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(state, f); f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, file)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        raise
-    _fsync_dir(file.parent)
-    return file
+    "Write `state` to `file` atomically (`atomic_file`: a temporary file, fsync'd, then renamed over `file`)"
+    with atomic_file(file) as f: torch.save(state, f)
+    return Path(file)
 
 def load_checkpoint(file, device=None) -> dict:
     "Read a checkpoint written by `save_checkpoint`, with `torch.load(weights_only=True)`, onto `device`"

@@ -9,13 +9,14 @@ __all__ = ['FMNIST_URL', 'FMNIST_CLASSES', 'FMNIST_FILES', 'DEBIAN_FMNIST', 'Dat
            'verify_file', 'download_file', 'read_idx', 'fashion_mnist_dirs', 'fashion_mnist_path', 'FashionMNIST',
            'load_fashion_mnist']
 
-# %% ../../nbs/01_data.external.ipynb #1751bb79
-import gzip, hashlib, json, os, struct, tempfile, urllib.error, urllib.request
+# %% ../../nbs/01_data.external.ipynb #1e80242f
+import gzip, hashlib, json, os, struct, urllib.error, urllib.request
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import torch
 from fastprogress.fastprogress import progress_bar
+from ..core import atomic_file, atomic_write
 
 # %% ../../nbs/01_data.external.ipynb #2b3bdf01
 FMNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
@@ -52,7 +53,7 @@ def file_digest(path:Path|str, algo:str='sha256', decompress:bool=False, chunk:i
                         f"corrupt: delete it and fetch it again.") from None
     return h.hexdigest()
 
-# %% ../../nbs/01_data.external.ipynb #a359fd87
+# %% ../../nbs/01_data.external.ipynb #ec12d516
 def data_root() -> Path:
     "Where onecycle keeps datasets it fetches: `$ONECYCLE_DATA` if set, else `~/.onecycle/data`"
     env = os.environ.get('ONECYCLE_DATA')
@@ -68,21 +69,10 @@ def _read_stamps() -> dict:
     try: return json.loads(_stamp_file().read_text())
     except (OSError, ValueError): return {}
 
-def _write_atomic(path:Path, data:bytes):
-    "Write `data` to `path` through a temporary file in the same folder, fsync'd, then renamed over `path`"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
-
 def _remember(path:Path, expected:str):
     stamps = _read_stamps()
     stamps[str(path.resolve())] = _stamp_key(path, expected)
-    try: _write_atomic(_stamp_file(), json.dumps(stamps, indent=1).encode())
+    try: atomic_write(_stamp_file(), json.dumps(stamps, indent=1).encode())
     except OSError: pass  # a read-only home only costs us a re-check next time
 
 # %% ../../nbs/01_data.external.ipynb #430ec2de
@@ -104,26 +94,20 @@ def verify_file(path:Path|str, md5:str|None=None, sha256:str|None=None, fix:str|
     raise DataError(f"{name}: contents do not match the published checksum (expected {want}). {why} "
                     f"{fix or 'Delete it and fetch it again.'}")
 
-# %% ../../nbs/01_data.external.ipynb #4cb4fbf0
+# %% ../../nbs/01_data.external.ipynb #e0e02eb5
 def download_file(url:str, dest:Path|str, md5:str|None=None, sha256:str|None=None,
                   timeout:float=30., show_progress:bool=True) -> Path:
     "Download `url` to `dest` atomically, verifying it (see `verify_file`) before it is renamed into place"
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.part')
-    tmp = Path(tmp)
-    try:
-        with os.fdopen(fd, 'wb') as f, urllib.request.urlopen(url, timeout=timeout) as r:
-            size, chunk = int(r.headers.get('Content-Length') or 0), 1<<16
-            blocks = iter(lambda: r.read(chunk), b'')
-            if show_progress and size: blocks = progress_bar(blocks, total=-(-size // chunk), comment=dest.name)
-            for b in blocks: f.write(b)
-            f.flush(); os.fsync(f.fileno())
-        verify_file(tmp, md5, sha256, name=f"{dest} (downloaded from {url})",
+    with atomic_file(dest, suffix='.part') as f, urllib.request.urlopen(url, timeout=timeout) as r:
+        size, chunk = int(r.headers.get('Content-Length') or 0), 1<<16
+        blocks = iter(lambda: r.read(chunk), b'')
+        if show_progress and size: blocks = progress_bar(blocks, total=-(-size // chunk), comment=dest.name)
+        for b in blocks: f.write(b)
+        f.flush()  # verified before atomic_file renames it into place: a bad download is never seen at `dest`
+        verify_file(Path(f.name), md5, sha256, name=f"{dest} (downloaded from {url})",
                     fix="The download is damaged or not the expected file; nothing was saved. Try again later.")
-        os.replace(tmp, dest)
-        return dest
-    finally: tmp.unlink(missing_ok=True)
+    return dest
 
 # %% ../../nbs/01_data.external.ipynb #fdb50d81
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),

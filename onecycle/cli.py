@@ -7,7 +7,7 @@ Docs: https://onecycle-dev.github.io/onecycle/cli.html.md"""
 # %% auto #0
 __all__ = ['DEFAULT_ARCH', 'get_dls', 'train', 'make_parser', 'main', 'cli']
 
-# %% ../nbs/13_cli.ipynb #875f538d
+# %% ../nbs/13_cli.ipynb #0ebcd31f
 import argparse, datetime, io, json, math, os, platform, sys, time
 from pathlib import Path
 import torch
@@ -19,7 +19,7 @@ from .core import set_seed, default_device, atomic_write
 from .data.external import DataError
 from .data.load import fashion_mnist_dls
 from .data.block import (DataBlock, ImageBlock, CategoryBlock, GrandparentSplitter, RandomSplitter,
-                                 get_image_files, parent_label)
+                                 get_image_files, parent_label, image_extensions)
 from .data.transforms import Resize, RandomFlip, RandomTranslate, Normalize
 from .learner import Learner, accuracy
 from .callback.schedule import *
@@ -29,16 +29,19 @@ from .vision.models import get_model, ProgressiveResize, progressive_sizes
 
 DEFAULT_ARCH = 'resnet_small'  # the model of `onecycle train` when --arch is not given
 
-# %% ../nbs/13_cli.ipynb #4074a4d5
+# %% ../nbs/13_cli.ipynb #e191eb15
 def _folder_dls(path:Path, bs, size, gray, valid_pct, seed, device, workers):
     "DataLoaders for an image folder (class subfolders, with or without train/ and valid/)"
     if not path.is_dir():
         raise DataError(f"--data {path}: no such folder. Give 'fashion-mnist' or a folder of images with one subfolder per class.")
+    n = len(get_image_files(path))
+    if n == 0:
+        raise DataError(f"--data {path}: no image files ({', '.join(sorted(image_extensions))}) in it or its subfolders. "
+                        f"Put each class's images in a subfolder named after the class.")
     split = GrandparentSplitter() if (path/'train').is_dir() and (path/'valid').is_dir() else RandomSplitter(valid_pct, seed)
     dblock = DataBlock(blocks=(ImageBlock(gray=gray), CategoryBlock), get_items=get_image_files, get_y=parent_label,
                        splitter=split, item_tfms=Resize(size, 'squish'),
                        batch_tfms=[RandomFlip(), RandomTranslate(max(1, size // 14)), Normalize()])
-    n = len(get_image_files(path))
     in_memory = n * size * size * (1 if gray else 3) < 2 * 2**30
     return dblock.dataloaders(path, bs=bs, device=device, num_workers=workers, in_memory=in_memory, seed=seed)
 
@@ -119,7 +122,7 @@ def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto',
     atomic_write(out/'metrics.json', json.dumps(res, indent=1).encode())
     return res
 
-# %% ../nbs/13_cli.ipynb #5a50d270
+# %% ../nbs/13_cli.ipynb #937d8f18
 def _positive_int(s):
     try: v = int(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
@@ -134,7 +137,8 @@ def _lr(s):
     return v
 
 def _valid_pct(s):
-    v = float(s)
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {s!r}") from None
     if not 0 < v < 1: raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {s!r}")
     return v
 

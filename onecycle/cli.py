@@ -56,7 +56,7 @@ def get_dls(data:str='fashion-mnist', bs:int=256, size:int|None=None, gray:bool=
         return dls
     return _folder_dls(Path(data), bs, size or 64, gray, valid_pct, seed, device, workers)
 
-# %% ../nbs/13_cli.ipynb #95093ccb
+# %% ../nbs/13_cli.ipynb #bb4e957d
 def _save_fig(fig, file:Path):
     "Write a matplotlib figure to `file` atomically"
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=110, bbox_inches='tight')
@@ -114,7 +114,8 @@ def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto',
     if progressive: print(f"progressive resizing: {sizes}")
     learn.fit_one_cycle(epochs, lr_max=float(lr), cbs=[SaveModel('model'), ProgressiveResize(sizes)], resume=resume)
     ax = learn.recorder.plot_loss(); _save_fig(ax.figure, out/'loss.png'); plt.close('all')
-    acc = float(learn.recorder.values[-1]['accuracy'])   # the last epoch's validation pass: no need to predict twice
+    rows = learn.recorder.values  # the epochs this call trained (none when resuming a run that had finished)
+    acc = float(rows[-1]['accuracy']) if rows else float(accuracy(*learn.get_preds()))
     acc_tta = float(accuracy(*learn.tta()))
     res.update(epochs=learn.recorder.values, test_accuracy=acc, test_accuracy_tta=acc_tta,
                wall_time_s=time.perf_counter() - t0)

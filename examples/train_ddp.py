@@ -11,11 +11,7 @@ with torchrun. The script is the same either way; onecycle notices torchrun's en
 """
 import argparse, time
 from torch import nn
-from onecycle.core import set_seed
-from onecycle.data.load import fashion_mnist_dls
-from onecycle.learner import Learner, accuracy, rank_distrib, num_distrib
-from onecycle.callback.checkpoint import SaveModel
-import onecycle.callback.schedule  # noqa: F401  (adds fit_one_cycle)
+from onecycle.all import *  # every chapter: fit_one_cycle, SaveModel, to_distributed, ...
 
 
 def conv(ni, nf): return nn.Sequential(nn.Conv2d(ni, nf, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(nf), nn.ReLU())
@@ -40,8 +36,7 @@ def main():
 
     set_seed(a.seed)
     dls = fashion_mnist_dls(bs=a.bs, seed=a.seed)
-    learn = Learner(dls, make_model(a.model), metrics=accuracy)
-    if a.scale_lr: learn.to_distributed(scale_lr=True)
+    learn = Learner(dls, make_model(a.model), metrics=accuracy).to_distributed(scale_lr=a.scale_lr)  # alone: no change
     t0 = time.perf_counter()
     learn.fit_one_cycle(a.epochs, a.lr, cbs=SaveModel('fashion_ddp') if a.save else None)
     if rank_distrib() == 0:

@@ -17,9 +17,8 @@ import torch.multiprocessing as mp
 from torch import nn
 from fastcore.basics import patch
 from .core import default_device
-from .learner import (Learner, Callback, Recorder, AvgMetric, register_default_cb, rank_distrib, num_distrib,
+from .learner import (Learner, Callback, Recorder, AvgMetric, rank_distrib, num_distrib,
                               distrib_barrier, _bare)
-from .callback.lr_finder import LRFinder
 
 # %% ../nbs/11_distributed.ipynb #43174f30
 _state = {'started': False, 'atexit': False}
@@ -108,15 +107,6 @@ def check_ranks_agree(info:dict) -> list:
     return infos
 
 # %% ../nbs/11_distributed.ipynb #c3691135
-def _reduce_train_losses(rec:Recorder):
-    "Replace each training batch's loss by the mean over the processes' batches (weighted by their sizes)"
-    if not rec._losses: return
-    ls = torch.stack(rec._losses)
-    w = torch.tensor(rec._bss, dtype=torch.float64, device=ls.device)
-    both = torch.stack([ls.double() * w, w])
-    dist.all_reduce(both)
-    rec._losses, rec._bss = list((both[0] / both[1]).to(ls.dtype).unbind()), both[1].tolist()
-
 def _reduce_metrics(metrics:list, device):
     "Sum the weighted totals and counts of the `AvgMetric`s over the processes; other metrics reduce themselves"
     avg = [m for m in metrics if isinstance(m, AvgMetric)]
@@ -205,8 +195,7 @@ class DistributedTrainer(Callback):
                                f"processes, so they would not share out the data. Call learn.to_distributed() after "
                                f"replacing learn.dls.")
         _check_metrics(learn.metrics)
-        for cb in learn.cbs:  # a learning-rate finder's run: every process reads the losses averaged over all of them
-            if isinstance(cb, LRFinder): cb._reduce = all_reduce_mean
+        learn.reduce_mean = all_reduce_mean  # the core's hook: the Recorder's and the LR finder's losses, averaged
         model, dev = _bare(learn.model), self.device
         if self.sync_bn and dev.type == 'cuda': model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.ddp = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == 'cuda' else None,
@@ -215,10 +204,6 @@ class DistributedTrainer(Callback):
 
     def before_train(self):
         if self._in_fit: self.learn.dls.train.set_epoch(self.learn.epoch)
-
-    def after_train(self):
-        rec = getattr(self.learn, 'recorder', None)
-        if self._in_fit and isinstance(rec, Recorder): _reduce_train_losses(rec)
 
     def before_validate(self):
         if not self._in_fit: return
@@ -232,12 +217,13 @@ class DistributedTrainer(Callback):
         if self._valid is not None:
             self._valid.unshard(); self._valid = None
             rec = getattr(learn, 'recorder', None)
-            if isinstance(rec, Recorder): _reduce_metrics([rec._valid_loss, *learn.metrics], self.device)
+            if isinstance(rec, Recorder): _reduce_metrics(rec.valid_metrics, self.device)
         learn.model = self.ddp
 
     def after_fit(self):
         if self._valid is not None: self._valid.unshard(); self._valid = None
         if self.ddp is not None: self.learn.model = self.ddp.module
+        vars(self.learn).pop('reduce_mean', None)  # the Learner's own hook again (the identity)
         self.ddp, self._in_fit = None, False
 
     def on_abort(self):
@@ -248,8 +234,6 @@ class DistributedTrainer(Callback):
                        f"({_timeout(self.timeout).total_seconds():g} s). If another process failed or was killed first, "
                        f"its error (in its own output) is the cause.")
         self.after_fit()
-
-register_default_cb(DistributedTrainer)
 
 # %% ../nbs/11_distributed.ipynb #37f83252
 @patch

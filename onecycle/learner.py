@@ -7,9 +7,9 @@ Docs: https://onecycle-dev.github.io/onecycle/learner.html.md"""
 # %% auto #0
 __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'CancelBackwardException', 'CancelStepException',
            'CancelTrainException', 'CancelValidException', 'CancelEpochException', 'CancelFitException',
-           'CallbackError', 'Callback', 'register_default_cb', 'default_splitter', 'Learner', 'rank_distrib',
-           'num_distrib', 'distrib_barrier', 'TrainEvalCallback', 'Metric', 'AvgMetric', 'AvgLoss', 'accuracy',
-           'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder', 'GatherPreds', 'save_checkpoint',
+           'CallbackError', 'Callback', 'register_default_cb', 'default_splitter', 'parse_lr', 'Learner',
+           'rank_distrib', 'num_distrib', 'distrib_barrier', 'TrainEvalCallback', 'Metric', 'AvgMetric', 'AvgLoss',
+           'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder', 'GatherPreds', 'save_checkpoint',
            'load_checkpoint']
 
 # %% ../nbs/05_learner.ipynb #0f00c3ac
@@ -28,7 +28,7 @@ EVENTS = ('after_create', 'before_fit', 'before_epoch', 'before_train', 'before_
           'before_backward', 'after_cancel_backward', 'after_backward',
           'before_step', 'after_cancel_step', 'after_step', 'after_cancel_batch', 'after_batch',
           'after_cancel_train', 'after_train', 'before_validate', 'after_cancel_validate', 'after_validate',
-          'after_cancel_epoch', 'after_epoch', 'after_cancel_fit', 'after_fit')
+          'after_cancel_epoch', 'after_epoch', 'after_cancel_fit', 'after_fit', 'on_abort')
 
 # %% ../nbs/05_learner.ipynb #522d74a1
 class CancelException(Exception):
@@ -64,7 +64,7 @@ _BATCH_STATE = frozenset(('xb', 'yb', 'pred', 'loss'))
 
 class Callback:
     "Base class for callbacks: define methods named after events; read the learner's attributes as your own"
-    order, learn = 0, None
+    order, learn, _stateattrs = 0, None, ()  # `_stateattrs`: the attributes that travel in checkpoints (as in fastai)
 
     @property
     def name(self) -> str: return _snake(type(self).__name__)
@@ -82,6 +82,14 @@ class Callback:
                                  f"Learner's. Write `self.learn.{k} = ...` to replace the Learner's {k}.")
         super().__setattr__(k, v)
 
+    def state_dict(self) -> dict:
+        "What this callback carries into a checkpoint: its `_stateattrs` (or override this and `load_state_dict`)"
+        return {k: getattr(self, k) for k in self._stateattrs if k in vars(self)}
+
+    def load_state_dict(self, state:dict):
+        "Take back what `state_dict` gave"
+        for k, v in state.items(): object.__setattr__(self, k, v)
+
     def __repr__(self): return f'{type(self).__name__}()'
 
 # %% ../nbs/05_learner.ipynb #8146fd6f
@@ -91,9 +99,8 @@ def register_default_cb(cb_cls):
     "Make every new `Learner` start with a `cb_cls` (replacing a registered class of the same name)"
     defaults.callbacks = [c for c in defaults.callbacks if c.__name__ != cb_cls.__name__] + [cb_cls]
 
-def _default_callbacks():
-    # the modules of later chapters register their default callbacks when imported; imported here to avoid a cycle
-    import onecycle.callback.progress, onecycle.callback.precision, onecycle.callback.checkpoint, onecycle.distributed  # noqa: F401
+def _default_callbacks() -> list:
+    "New instances of the registered default callbacks: this chapter's, and those of the chapters imported so far"
     return [cls() for cls in defaults.callbacks]
 
 def default_splitter(model:nn.Module) -> list:
@@ -109,11 +116,24 @@ def _place_model(model:nn.Module, device):
     if device is None or torch.device(device).type == 'cpu': return
     if {t.device.type for t in (*model.parameters(), *model.buffers())} == {'cpu'}: model.to(device)
 
-def _check_lr(lr, where:str):
-    for v in _listify(lr):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{where}: lr must be a positive number (or a list with one per parameter group), got {lr!r}. "
-                             f"A typical start for AdamW is 1e-3.")
+def parse_lr(lr, n_groups:int|None=None, where:str='lr') -> list:
+    "The learning rate of each of `n_groups` parameter groups from `lr`: a number, a list (one per group), or `slice(lo, hi)`"
+    def bad(why): return ValueError(f"{where}: {why}, got {lr!r}. Give a positive number (a typical start for AdamW is "
+                                    f"1e-3), a list with one per parameter group, or slice(lo, hi) for discriminative rates.")
+    def pos(v) -> bool: return not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v) and v > 0
+    if isinstance(lr, slice):
+        lo, hi = lr.start, lr.stop
+        if not pos(hi) or (lo is not None and not pos(lo)) or lr.step is not None: raise bad("a slice of learning rates needs positive bounds")
+        if n_groups is None: return [lo, hi]
+        if n_groups == 1: return [float(hi)]
+        if lo is None: return [hi / 10] * (n_groups - 1) + [float(hi)]  # fastai: the last group at hi, the others at hi/10
+        return [float(lo * (hi / lo) ** (i / (n_groups - 1))) for i in range(n_groups)]
+    vals = list(lr) if isinstance(lr, (list, tuple)) else [lr]
+    if not vals or not all(pos(v) for v in vals): raise bad("learning rates must be positive numbers")
+    if n_groups is None: return [float(v) for v in vals]
+    if len(vals) == 1: return [float(vals[0])] * n_groups
+    if len(vals) != n_groups: raise bad(f"{len(vals)} learning rates for {n_groups} parameter groups")
+    return [float(v) for v in vals]
 
 # %% ../nbs/05_learner.ipynb #2db7f026
 def _callback_error(e:Exception, fn, event:str) -> Exception:
@@ -126,12 +146,13 @@ def _callback_error(e:Exception, fn, event:str) -> Exception:
 class Learner:
     "Trains `model` on `dls` with `loss_func` and an optimizer from `opt_func`; every other feature is a callback"
     def __init__(self, dls, model:nn.Module, loss_func=None, opt_func=torch.optim.AdamW, lr:float=1e-3, wd=None,
-                 metrics=None, cbs=None, path='.', model_dir='models', splitter=None, silent:bool=False, logger=None):
+                 metrics=None, cbs=None, path='.', model_dir='models', splitter=None, silent:bool=False, logger=None,
+                 default_cbs:bool=True):
         loss_func = getattr(dls, 'loss_func', None) if loss_func is None else loss_func
         if loss_func is None:
             raise ValueError("Learner: no loss function. The DataLoaders do not carry one (dls.loss_func is None): pass "
                              "loss_func=, e.g. nn.CrossEntropyLoss() for classes or nn.MSELoss() for regression.")
-        _check_lr(lr, 'Learner')
+        parse_lr(lr, where='Learner')
         self.dls, self.model, self.loss_func, self.opt_func, self.lr, self.wd = dls, model, loss_func, opt_func, lr, wd
         self.splitter, self.metrics = splitter or default_splitter, metrics
         self.path, self.model_dir, self.silent, self.logger = Path(path), Path(model_dir), silent, logger
@@ -139,10 +160,10 @@ class Learner:
         self.opt = self.dl = self.xb = self.yb = self.pred = self.loss = None
         self.training, self.epoch, self.n_epoch, self.iter, self.n_iter = False, 0, 1, 0, 0
         self.train_iter, self.pct_train, self.log_row, self._loss_checked = 0, 0., noop, False
-        self.start_epoch, self._start_iter = 0, 0
+        self.start_epoch = 0
         self._cbs, self._event_fns = [], {e: [] for e in EVENTS}
         _place_model(model, getattr(dls, 'device', None))
-        self.add_cbs(_default_callbacks() + _listify(cbs))
+        self.add_cbs((_default_callbacks() if default_cbs else []) + _listify(cbs))
         self('after_create')
 
     @property
@@ -162,6 +183,10 @@ class Learner:
             except CancelException: raise
             except Exception as e: raise _callback_error(e, fn, event) from e
 
+    def reduce_mean(self, t:torch.Tensor) -> torch.Tensor:
+        "The mean of `t` over the processes that train together: the one hook distributed training sets (alone: `t`)"
+        return t
+
     def __getattr__(self, k):
         if not k.startswith('_'):
             for cb in self.__dict__.get('_cbs', ()):
@@ -171,7 +196,7 @@ class Learner:
 # %% ../nbs/05_learner.ipynb #ef53ba37
 def _warn_unknown_events(cb):
     for k in dir(type(cb)):
-        if k.startswith(('before_', 'after_')) and k not in EVENTS and callable(getattr(type(cb), k)):
+        if k.startswith(('before_', 'after_', 'on_')) and k not in EVENTS and callable(getattr(type(cb), k)):
             near = difflib.get_close_matches(k, EVENTS, n=1)
             warnings.warn(f"{type(cb).__name__}.{k} is not an event, so it will never be called"
                           + (f"; did you mean {near[0]}?" if near else f". The events are: {', '.join(EVENTS)}"))
@@ -201,6 +226,7 @@ def remove_cb(self:Learner, cb) -> list:
     gone = [c for c in self._cbs if (isinstance(c, cb) if isinstance(cb, type) else c is cb)]
     if not gone: raise ValueError(f"remove_cb: {cb!r} is not one of this Learner's callbacks {list(self._cbs)}")
     self._cbs = [c for c in self._cbs if all(c is not g for g in gone)]
+    for c in gone: c.learn = None
     self._sync_events()
     return gone
 
@@ -310,14 +336,15 @@ def create_opt(self:Learner):
     "Build the optimizer with `opt_func` over the parameter groups from `splitter`"
     groups = [g if isinstance(g, dict) else {'params': list(g)} for g in self.splitter(self.model)]
     _check_groups(groups, self.model)
-    self.opt = self.opt_func(groups, lr=_listify(self.lr)[0], **({} if self.wd is None else {'weight_decay': self.wd}))
-    self.set_hypers(lr=self.lr)
+    for g, lr in zip(groups, parse_lr(self.lr, len(groups), 'Learner')): g.setdefault('lr', lr)
+    self.opt = self.opt_func(groups, **({} if self.wd is None else {'weight_decay': self.wd}))
     return self.opt
 
 @patch
 def set_hypers(self:Learner, lr=None, wd=None):
-    "Set the learning rate and weight decay of the parameter groups: one value for all, or a list with one per group"
+    "Set the learning rate (a number, one per group, or a slice: `parse_lr`) and weight decay of the parameter groups"
     groups = self.opt.param_groups
+    if lr is not None: lr = parse_lr(lr, len(groups), 'set_hypers')
     for key, v in (('lr', lr), ('weight_decay', wd)):
         if v is None: continue
         vs = _listify(v) if isinstance(v, (list, tuple)) else [v] * len(groups)
@@ -355,32 +382,34 @@ def _check_devices(self:Learner):
                            f"learn.model.to(learn.dls.device), or learn.dls.to('{model_dev}').")
 
 @patch
-def fit(self:Learner, n_epoch:int, lr=None, wd=None, cbs=None, start_epoch:int=0, resume=None):
-    "Train for `n_epoch` epochs at learning rate `lr` (default `self.lr`), with extra callbacks `cbs` for this call only"
+def fit(self:Learner,
+        n_epoch:int, # how many epochs to train
+        lr=None, # learning rate (default `self.lr`): a number, a list with one per parameter group, or `slice(lo, hi)`
+        wd=None, # weight decay (default `self.wd`; None leaves the optimizer's own)
+        cbs=None, # extra callbacks, for this call only
+        start_epoch:int=0): # skip the epochs before this one (as fastai's `start_epoch`); `n_epoch` skips them all
+    "Train for `n_epoch` epochs at learning rate `lr`, with extra callbacks `cbs` for this call only"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
         raise ValueError(f"fit: n_epoch must be a positive int, got {n_epoch!r}")
-    if not isinstance(start_epoch, int) or not 0 <= start_epoch < n_epoch:
-        raise ValueError(f"fit: start_epoch must be an int in [0, n_epoch={n_epoch}), got {start_epoch!r}")
-    if lr is not None: _check_lr(lr, 'fit')
+    if not isinstance(start_epoch, int) or isinstance(start_epoch, bool) or not 0 <= start_epoch <= n_epoch:
+        raise ValueError(f"fit: start_epoch must be an int in [0, n_epoch={n_epoch}], got {start_epoch!r}")
+    if lr is not None: parse_lr(lr, where='fit')
     _check_loader(self.dls.train, 'fit: the training DataLoader')
     _check_loader(self.dls.valid, 'fit: the validation DataLoader')
     self._check_devices()
     with self.added_cbs(cbs):
         if self.opt is None: self.create_opt()
         self.set_hypers(lr=self.lr if lr is None else lr, wd=self.wd if wd is None else wd)
-        self.start_epoch, self._start_iter = start_epoch, start_epoch * len(self.dls.train)
-        if resume is not None: self._resume(resume)
-        self.n_epoch, self.log_row = n_epoch, noop if self.silent or rank_distrib() else (self.logger or TablePrinter())
+        self.start_epoch, self.n_epoch, self.log_row = start_epoch, n_epoch, noop if self.silent or rank_distrib() else (self.logger or TablePrinter())
         try: self._with_events(self._do_fit, 'fit', CancelFitException)
         except BaseException: self._abort(); raise
-        finally: self.start_epoch, self._start_iter = 0, 0
+        finally: self.start_epoch = 0
 
 @patch
 def _abort(self:Learner):
     "After an exception or KeyboardInterrupt escapes `fit`: let callbacks undo what they started (`on_abort`)"
-    for cb in self._cbs:
-        if hasattr(type(cb), 'on_abort'):
-            with contextlib.suppress(Exception): cb.on_abort()
+    for fn in self._event_fns['on_abort']:
+        with contextlib.suppress(Exception): fn()
 
 # %% ../nbs/05_learner.ipynb #abd04f76
 def _desc(o) -> str:
@@ -435,7 +464,7 @@ class TrainEvalCallback(Callback):
     order = -10
     def before_fit(self):
         learn = self.learn
-        learn.train_iter = learn._start_iter  # not 0 when a run starts at a later epoch or resumes from a checkpoint
+        learn.train_iter = learn.start_epoch * len(learn.dls.train)  # not 0 when a run starts at a later epoch
         learn.pct_train = learn.train_iter / max(1, len(learn.dls.train) * learn.n_epoch)
     def before_train(self): self.learn.model.train()
     def before_validate(self): self.learn.model.eval()
@@ -551,6 +580,24 @@ class Recorder(Callback):
         self._losses, self._bss, self._train_loss, self._epoch_vals, self._t0 = [], [], None, None, time.perf_counter()
     def before_epoch(self): self._t0, self._train_loss, self._epoch_vals = time.perf_counter(), None, None
 
+    @property
+    def valid_metrics(self) -> list:
+        "The accumulators of the validation pass: the loss's, then each metric's (for distributed training to sum)"
+        return [self._valid_loss, *self.learn.metrics]
+
+    def state_dict(self) -> dict:
+        "The whole history (rows, per-batch rates, momenta and losses) and the losses of the epoch under way"
+        return {'values': self.values, 'valid_values': self.valid_values, 'lrs': self.lrs, 'moms': self.moms, 'epoch_iters': self.epoch_iters,
+                'losses': self.losses, 'epoch_losses': torch.stack(self._losses) if self._losses else torch.zeros(0),
+                'epoch_bss': self._bss}
+
+    def load_state_dict(self, st:dict):
+        self.values, self.lrs, self.moms = [dict(r) for r in st['values']], list(st['lrs']), list(st['moms'])
+        self.valid_values = st.get('valid_values')
+        self.epoch_iters, self._bss = list(st['epoch_iters']), list(st['epoch_bss'])
+        self._chunks = [st['losses']] if len(st['losses']) else []
+        self._losses = list(st['epoch_losses'].unbind())
+
     def before_train(self):
         self._pg = self.learn.opt.param_groups[-1]
         self._mom = 'betas' if 'betas' in self._pg else 'momentum' if 'momentum' in self._pg else None
@@ -567,8 +614,11 @@ class Recorder(Callback):
 
     def after_train(self):
         if not self._losses: return
-        chunk = torch.stack(self._losses); self._chunks.append(chunk)
-        w = torch.tensor(self._bss, dtype=torch.float32, device=chunk.device)
+        chunk = torch.stack(self._losses)
+        w = torch.tensor(self._bss, dtype=torch.float64, device=chunk.device)
+        both = self.learn.reduce_mean(torch.stack([chunk.double() * w, w]))  # over the processes (alone: unchanged)
+        chunk, w = (both[0] / both[1]).to(chunk.dtype), both[1].float()      # each batch's loss, weighted by sizes
+        self._chunks.append(chunk)
         self._losses, self._bss = [], []
         self._train_loss = (chunk.float() * w).sum() / w.sum()
 
@@ -676,17 +726,31 @@ class GatherPreds(Callback):
             l = self.loss_func_none(learn.pred, *learn.yb)
             self.losses.append(l.reshape(l.shape[0], -1).mean(1) if l.ndim > 1 else l)
 
+@contextlib.contextmanager
+def _in_order(dl):
+    "Inside the block, `dl` yields every item once, in order: no shuffling, no dropped last batch (as fastai's get_preds)"
+    old = {k: getattr(dl, k) for k in ('shuffle', 'drop_last') if isinstance(getattr(dl, k, None), bool)}
+    for k in old: setattr(dl, k, False)
+    try: yield dl
+    finally:
+        for k, v in old.items(): setattr(dl, k, v)
+
 @patch
-def get_preds(self:Learner, dl=None, with_input:bool=False, with_loss:bool=False, act=None) -> tuple:
-    "Predictions and targets on `dl` (default: validation set) [, inputs] [, per-item losses], on the CPU"
+def get_preds(self:Learner,
+              dl=None, # the loader to predict on (default: the validation set); a training loader is read in order, whole
+              with_input:bool=False, # also return the inputs (first, as in fastai)
+              with_loss:bool=False, # also return the loss of each item (last)
+              act=None # the activation applied to the outputs (default: the loss function's, e.g. softmax)
+             ) -> tuple:
+    "[Inputs,] predictions and targets on `dl` [, per-item losses], on the CPU"
     dl = self.dls.valid if dl is None else dl
     _check_loader(dl, 'get_preds: the DataLoader')
     self._check_devices()
     g = GatherPreds(with_input, _per_item_loss(self.loss_func) if with_loss else None)
-    with self.added_cbs(g): self._do_validate(dl)
+    with self.added_cbs(g), _in_order(dl): self._do_validate(dl)
     if with_loss and not g.targs: raise ValueError("get_preds(with_loss=True): this DataLoader has no targets to compute a loss with")
     act = _activation(self.loss_func) if act is None else act
-    res = [act(_cat(g.preds)), _cat(g.targs)] + ([_cat(g.inputs)] if with_input else []) + ([_cat(g.losses)] if with_loss else [])
+    res = ([_cat(g.inputs)] if with_input else []) + [act(_cat(g.preds)), _cat(g.targs)] + ([_cat(g.losses)] if with_loss else [])
     return tuple(to_device(r, 'cpu') for r in res)
 
 # %% ../nbs/05_learner.ipynb #40c23cfb
@@ -720,19 +784,17 @@ def load_checkpoint(file, device=None) -> dict:
     return torch.load(file, map_location=device, weights_only=True)
 
 # %% ../nbs/05_learner.ipynb #f5eb3f7b
-def _has_state(cb) -> bool: return hasattr(type(cb), 'state_dict') and hasattr(type(cb), 'load_state_dict')
 def _bare(model:nn.Module) -> nn.Module:
     "The model inside a `DistributedDataParallel` wrapper, whose checkpoint keys carry no 'module.' prefix"
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 @patch
 def get_state(self:Learner, with_opt:bool=True, full:bool=False) -> dict:
-    "The checkpoint dict: model, optimizer (if built), callback states; with `full`, also RNGs, loaders and progress"
+    "The checkpoint dict: model and optimizer (if built); with `full`, also the callbacks' declared state, the RNGs, the loaders and the progress"
     state = {'model': _bare(self.model).state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
-    cbs = {cb.name: cb.state_dict() for cb in self._cbs if _has_state(cb)}
-    if cbs: state['cbs'] = cbs
     if full:
+        state['cbs'] = {cb.name: s for cb in self._cbs if (s := cb.state_dict())}
         state['rng'] = get_rng_state()
         state['loaders'] = {k: dl.state_dict() for k, dl in (('train', self.dls.train), ('valid', self.dls.valid))
                             if hasattr(dl, 'state_dict')}
@@ -741,8 +803,8 @@ def get_state(self:Learner, with_opt:bool=True, full:bool=False) -> dict:
     return state
 
 @patch
-def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=True):
-    "Apply a checkpoint dict; `with_opt=None` restores the optimizer if the checkpoint has it"
+def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=True, full:bool=False):
+    "Apply a checkpoint dict; `with_opt=None` restores the optimizer if it has one; `full` also the callbacks, RNGs and loaders"
     if not isinstance(state, dict) or 'model' not in state:
         keys = list(state)[:5] if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"Not a onecycle checkpoint (no 'model' entry; found {keys}). For a bare state_dict use "
@@ -753,23 +815,11 @@ def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=Tru
         if 'opt' not in state: raise ValueError("This checkpoint has no optimizer state: load it with with_opt=False")
         if self.opt is None: self.create_opt()
         self.opt.load_state_dict(state['opt'])
+    if not full: return
     for cb in self._cbs:
-        if _has_state(cb) and cb.name in state.get('cbs', {}): cb.load_state_dict(state['cbs'][cb.name])
+        if cb.name in state.get('cbs', {}): cb.load_state_dict(state['cbs'][cb.name])
     if 'rng' in state: set_rng_state(state['rng'])
     for k, st in state.get('loaders', {}).items(): getattr(self.dls, k).load_state_dict(st)
-    if 'progress' in state: self.epoch, self.train_iter = state['progress']['epoch'], state['progress']['train_iter']
-
-@patch
-def _resume(self:Learner, file):
-    "Load the full checkpoint `file` and set where `fit` starts: the epoch (and batch) after the checkpoint"
-    distrib_barrier()
-    state = load_checkpoint(file, next(self.model.parameters(), torch.empty(0)).device)
-    if 'progress' not in state:
-        raise ValueError(f"{file} is not a checkpoint to resume from (it has no training progress: it was saved with "
-                         f"learn.save); resume from one written by SaveModel, or load it with learn.load")
-    self.set_state(state)
-    p = state['progress']
-    self.start_epoch, self._start_iter = p['epoch'] + (0 if p['in_epoch'] else 1), p['train_iter']
 
 @patch
 def _file(self:Learner, name) -> Path:
@@ -786,7 +836,7 @@ def save(self:Learner, name, with_opt:bool=True) -> Path:
 
 @patch
 def load(self:Learner, name, with_opt:bool|None=None, strict:bool=True, device=None):
-    "Load `path/model_dir/name.pth` onto `device` (default: the model's)"
+    "Load the model (and optimizer) of `path/model_dir/name.pth` onto `device` (default: the model's); to continue a run, use `Resume`"
     if device is None: device = next(self.model.parameters(), torch.empty(0)).device
     distrib_barrier()
     self.set_state(load_checkpoint(self._file(name), device), with_opt=with_opt, strict=strict)

@@ -56,7 +56,7 @@ def main():
 
     def run(name, dls, n_epoch=2):
         set_seed(rank)  # different initial weights on each process: DDP starts them all from rank 0's
-        learn = Learner(dls, model(), metrics=accuracy, path=out/name, silent=False, cbs=SameWeights())
+        learn = Learner(dls, model(), metrics=accuracy, path=out/name, silent=False, cbs=SameWeights()).to_distributed()
         learn.fit_one_cycle(n_epoch, 3e-3, cbs=SaveModel())
         vals = learn.validate()  # after fit: one process, the whole validation set, the final weights
         res = {'world': num_distrib(), 'n_batches': len(learn.dls.train), 'same': learn.same_weights.same,
@@ -75,7 +75,7 @@ def main():
     if a.kill_marker:
         dls = DataLoaders.from_tensors(xt, ds.y_train[:1024], xv, ds.y_test[:256], bs=a.bs, device='cpu', seed=0,
                                        batch_tfms=[Normalize.from_data(xt)])
-        learn = Learner(dls, model(), loss_func=nn.CrossEntropyLoss(), metrics=accuracy, silent=True, cbs=Marker())
+        learn = Learner(dls, model(), loss_func=nn.CrossEntropyLoss(), metrics=accuracy, silent=True, cbs=Marker()).to_distributed()
         learn.fit(1000, 1e-3)
         return
     dls = DataLoaders.from_tensors(xt, ds.y_train[:1024], xv, ds.y_test[:256], bs=a.bs, device='cpu', seed=0,

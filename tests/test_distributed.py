@@ -83,7 +83,7 @@ def test_disagreeing_processes_fail_fast(tmp_path):
         "r = int(os.environ['RANK'])\nx, y = torch.randn(100 + r, 4), torch.randint(0, 2, (100 + r,))\n"
         "dls = DataLoaders.from_tensors(x, y, x, y, bs=8, device='cpu', seed=0)\n"
         "dls.vocab = ['a', 'b'] if r == 0 else ['a', 'c']\n"
-        "Learner(dls, nn.Linear(4, 2), loss_func=nn.CrossEntropyLoss())\n")
+        "import onecycle.distributed\nLearner(dls, nn.Linear(4, 2), loss_func=nn.CrossEntropyLoss()).to_distributed()\n")
     t0 = time.time()
     r = torchrun(script, nproc_per_node=2, timeout=120)
     assert r.returncode != 0 and time.time() - t0 < 60

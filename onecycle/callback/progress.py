@@ -30,7 +30,6 @@ class ProgressCallback(Callback):
         learn = self.learn
         self.mbar = None if learn.silent or not _bars_visible() else fp.master_bar(range(learn.n_epoch))
         if self.mbar is None: return
-        self.mbar.update(learn.start_epoch)
         if learn.logger is None: learn.log_row = self._write_row
 
     def _write_row(self, row): self.mbar.write(row, table=True)
@@ -41,6 +40,8 @@ class ProgressCallback(Callback):
         self.pbar = fp.progress_bar(range(len(learn.dl)), parent=self.mbar, leave=False)
         self.pbar.update(0)
 
+    def before_epoch(self):
+        if self.mbar is not None and self.mbar.main_bar.last_v is None: self.mbar.update(self.learn.epoch)  # a resumed run starts later
     def before_train(self): self._start()
     def before_validate(self): self._start()
 
@@ -107,14 +108,13 @@ class CSVLogger(Callback):
     order, run_in_lr_find = 70, False  # a learning-rate finder's run is not part of the training history
     def __init__(self, fname='history.csv', append:bool=False): self.fname, self.append = Path(fname), append
 
-    @property
-    def file(self) -> Path: return self.learn.path/self.fname
 
     def _write(self, rows, mode):
         with open(self.file, mode, newline='') as f:
             csv.writer(f).writerows(rows); f.flush(); os.fsync(f.fileno())
 
     def before_fit(self):
+        self.file = self.learn.path/self.fname   # kept after fit, for read_log
         if rank_distrib(): return
         names = self.learn.recorder.metric_names
         self.file.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from fastcore.basics import patch, listify
-from ..learner import Learner, Callback, Recorder
+from ..learner import Learner, Callback, Recorder, parse_lr
 
 # %% ../../nbs/07_callback.schedule.ipynb #2ba24996
 def sched_lin(start, end, pos): return start + pos * (end - start)
@@ -22,8 +22,8 @@ def sched_cos(start, end, pos): return end + (start - end) / 2 * (1 + math.cos(m
 def sched_exp(start, end, pos): return start * (end / start) ** pos
 def sched_no(start, end, pos): return start
 def sched_poly(power:float):
-    "An annealing function that moves from start to end along `(1 - pos) ** power`"
-    def _poly(start, end, pos): return end + (start - end) * (1 - pos) ** power
+    "An annealing function that moves from start to end along `pos ** power` (fastai's `SchedPoly`)"
+    def _poly(start, end, pos): return start + (end - start) * pos ** power
     _poly.__name__ = f'sched_poly({power})'
     return _poly
 
@@ -96,32 +96,21 @@ def _check_pos(name, v, strict_upper=True):
 
 @patch
 def lr_per_group(self:Learner, lr) -> np.ndarray:
-    "`lr` (a number, a list with one per param group, or `slice(lo, hi)` spread geometrically) as an array"
+    "`lr` (a number, a list with one per param group, or `slice(lo, hi)`: the core's `parse_lr`) as an array, one per group"
     if self.opt is None: self.create_opt()
-    n = len(self.opt.param_groups)
-    if isinstance(lr, slice):
-        lo, hi = lr.start, lr.stop
-        if hi is None or hi <= 0 or (lo is not None and lo <= 0):
-            raise ValueError(f"lr: a slice of learning rates needs positive bounds, got {lr}")
-        if lo is None: return np.array([hi / 10] * (n - 1) + [hi]) if n > 1 else np.array([hi])
-        return np.geomspace(lo, hi, n) if n > 1 else np.array([hi])
-    vals = np.asarray(lr, dtype=np.float64).reshape(-1)
-    if np.ndim(lr) and len(vals) != n:
-        raise ValueError(f"lr: {len(vals)} learning rates for {n} parameter groups; give one, one per group, or a slice")
-    if (vals <= 0).any() or not np.isfinite(vals).all(): raise ValueError(f"lr: learning rates must be positive, got {lr!r}")
-    return np.broadcast_to(vals, (n,)).copy()
+    return np.array(parse_lr(lr, len(self.opt.param_groups), 'lr'))
 
 def _one_cycle_phases(total:int, pct_start:float, three_phase:bool):
-    "Fractions of pos in [0, 1] for each phase, with boundaries on the same steps as OneCycleLR"
+    "Fractions of pos in [0, 1] for each phase, with boundaries on the same steps as OneCycleLR (short runs: phases shrink)"
     last = max(total - 1, 1)
-    e1 = float(pct_start * total) - 1
+    e1 = min(max(float(pct_start * total) - 1, 0.), last)   # below 4 steps OneCycleLR's warm-up would end before step 0
     if not three_phase: return [e1 / last, 1 - e1 / last]
-    e2 = float(2 * pct_start * total) - 2
+    e2 = min(max(float(2 * pct_start * total) - 2, e1), last)
     return [e1 / last, (e2 - e1) / last, 1 - e2 / last]
 
 @patch
 def fit_one_cycle(self:Learner, n_epoch:int, lr_max=None, div:float=25., div_final:float=1e5, pct_start:float=0.25,
-                  wd=None, moms=(0.95, 0.85, 0.95), three_phase:bool=False, cbs=None, start_epoch:int=0, resume=None):
+                  wd=None, moms=(0.95, 0.85, 0.95), three_phase:bool=False, cbs=None, start_epoch:int=0):
     "Train for `n_epoch` epochs with the 1-cycle policy"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
         raise ValueError(f"fit_one_cycle: n_epoch must be a positive int, got {n_epoch!r}")
@@ -139,7 +128,7 @@ def fit_one_cycle(self:Learner, n_epoch:int, lr_max=None, div:float=25., div_fin
         lr = combine_scheds(pcts, [Sched(sched_cos, lo, hi), Sched(sched_cos, hi, end)])
         mom = combine_scheds(pcts, [Sched(sched_cos, moms[0], moms[1]), Sched(sched_cos, moms[1], moms[2])])
     scheds = {'lr': lr} if moms is None else {'lr': lr, 'mom': mom}
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs), start_epoch=start_epoch, resume=resume)
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs), start_epoch=start_epoch)
 
 # %% ../../nbs/07_callback.schedule.ipynb #38dd16dc
 @patch
@@ -173,19 +162,20 @@ def unfreeze(self:Learner):
 
 # %% ../../nbs/07_callback.schedule.ipynb #823ddacb
 @patch
-def fit_flat_cos(self:Learner, n_epoch:int, lr=None, div_final:float=1e5, pct_start:float=0.75, wd=None, cbs=None):
+def fit_flat_cos(self:Learner, n_epoch:int, lr=None, div_final:float=1e5, pct_start:float=0.75, wd=None, cbs=None,
+                 start_epoch:int=0):
     "Train at a flat `lr` for `pct_start` of the steps, then anneal it to `lr/div_final` with a cosine"
     if not isinstance(n_epoch, int) or n_epoch < 1: raise ValueError(f"fit_flat_cos: n_epoch must be a positive int, got {n_epoch!r}")
     if not 0 <= pct_start < 1: raise ValueError(f"fit_flat_cos: pct_start must be in [0, 1), got {pct_start!r}")
     lr = self.lr_per_group(self.lr if lr is None else lr)
     sched = combine_scheds([pct_start, 1 - pct_start], [Sched(sched_no, lr, lr), Sched(sched_cos, lr, lr / div_final)])
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs))
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs), start_epoch=start_epoch)
 
 @patch
-def fit_sgdr(self:Learner, n_cycles:int, cycle_len:int, lr_max=None, cycle_mult:int=2, wd=None, cbs=None):
+def fit_sgdr(self:Learner, n_cycles:int, cycle_len:int, lr_max=None, cycle_mult:int=2, wd=None, cbs=None, start_epoch:int=0):
     "Cosine annealing with warm restarts: `n_cycles` cycles, the first `cycle_len` epochs, each `cycle_mult` times longer"
     if n_cycles < 1 or cycle_len < 1: raise ValueError(f"fit_sgdr: n_cycles and cycle_len must be >= 1, got {n_cycles}, {cycle_len}")
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     n_epoch, lr = sum(lens), self.lr_per_group(self.lr if lr_max is None else lr_max)
     sched = combine_scheds([l / n_epoch for l in lens], [Sched(sched_cos, lr, lr / 1e5)] * n_cycles)
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs))
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs), start_epoch=start_epoch)

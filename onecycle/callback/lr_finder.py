@@ -15,10 +15,9 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
-from ..learner import (Learner, Recorder, CancelFitException, CancelValidException, save_checkpoint,
-                              load_checkpoint, _fn_name, rank_distrib)
+from ..learner import (Learner, CancelFitException, CancelValidException, save_checkpoint, load_checkpoint,
+                              parse_lr, rank_distrib)
 from .schedule import ParamScheduler, Sched, sched_exp
-from .precision import GradAccum
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #03dfd7ea
 _ATOMS = (int, float, bool, str, bytes, type(None))
@@ -80,12 +79,11 @@ def snapshot_place(nbytes:dict, frac:float=0.5) -> str:
     return 'file'
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #3071eccd
-_LEARNER_ATTRS = ('opt', 'scaler', 'epoch', 'n_epoch', 'iter', 'n_iter', 'train_iter', 'pct_train', 'training', 'dl',
-                  'xb', 'yb', 'pred', 'loss', 'log_row', '_loss_checked', 'start_epoch', '_start_iter')
-_ABSENT = object()
+_LEARNER_ATTRS = ('opt', 'epoch', 'n_epoch', 'iter', 'n_iter', 'train_iter', 'pct_train', 'training', 'dl',
+                  'xb', 'yb', 'pred', 'loss', 'log_row', 'start_epoch')  # public attributes a fit changes
 
 class StateSnapshot:
-    "Everything a training run changes in `learn`, kept on the device, on the host or in a temporary file (`where`)"
+    "`learn.get_state(full=True)` plus the modules' modes and the gradients, kept on the device, on the host or in a temporary file (`where`)"
     def __init__(self, learn:Learner, where:str='auto'):
         if where not in ('auto', 'device', 'cpu', 'file'):
             raise ValueError(f"StateSnapshot: where must be 'auto', 'device', 'cpu' or 'file', got {where!r}")
@@ -94,15 +92,12 @@ class StateSnapshot:
         self.where = snapshot_place(state_bytes(state)) if where == 'auto' else where
         self.modes = [m.training for m in learn.model.modules()]
         self.grads = [None if p.grad is None else p.grad.detach().clone() for p in learn.model.parameters()]
-        self.attrs = {k: learn.__dict__.get(k, _ABSENT) for k in _LEARNER_ATTRS}
-        rec = next((cb for cb in learn.cbs if isinstance(cb, Recorder)), None)
-        self.recorder = None if rec is None else (rec, dict(vars(rec)))  # a fit rebinds its lists; it never edits the old ones
+        self.attrs = {k: getattr(learn, k) for k in _LEARNER_ATTRS}
         if self.where == 'file':
             try: self.file = self._temp_file(); save_checkpoint(self.file, state)
             except BaseException: self._discard(); raise
             self.state = None
         else: self.state = clone_state(state, 'cpu' if self.where == 'cpu' else None)
-        if self.attrs['scaler'] not in (None, _ABSENT): learn.scaler = copy.deepcopy(self.attrs['scaler'])
 
     def _temp_file(self) -> Path:
         d = Path(self.learn.path)/self.learn.model_dir
@@ -122,15 +117,10 @@ class StateSnapshot:
         learn = self.learn
         try: state = self.state if self.file is None else load_checkpoint(self.file)  # onto the devices it came from
         finally: self._discard()
-        learn.set_state(state)
+        learn.set_state(state, full=True)  # model, optimizer, callbacks (Recorder, GradScaler, ...), RNGs, loaders
         for m, t in zip(learn.model.modules(), self.modes): m.training = t
         for p, g in zip(learn.model.parameters(), self.grads): p.grad = g
-        for k, v in self.attrs.items():
-            if v is _ABSENT: learn.__dict__.pop(k, None)
-            else: learn.__dict__[k] = v
-        if self.recorder is not None:
-            rec, saved = self.recorder
-            vars(rec).clear(); vars(rec).update(saved)
+        for k, v in self.attrs.items(): setattr(learn, k, v)
 
 @contextlib.contextmanager
 def preserved_state(learn:Learner, where:str='auto'):
@@ -155,7 +145,7 @@ class LRFinder(ParamScheduler):
 
     def before_fit(self):
         learn = self.learn
-        r = learn.lr_per_group(learn.lr); r = r / r[-1]  # every group in proportion to learn.lr
+        r = np.array(parse_lr(learn.lr, len(learn.opt.param_groups), 'lr_find')); r = r / r[-1]  # in proportion to learn.lr
         self.scheds = {'lr': Sched(sched_exp, self.start_lr, self.end_lr) if (r == 1).all()
                              else Sched(sched_exp, self.start_lr * r, self.end_lr * r)}
         self.n_steps, self._in_step, self._pending, self._sizes = 0, 0, [], []
@@ -183,16 +173,12 @@ class LRFinder(ParamScheduler):
     def before_validate(self): raise CancelValidException()
     def after_fit(self): self._read()
 
-    def _reduce(self, losses:torch.Tensor) -> torch.Tensor:
-        "The step losses all processes agree on: here, ours (distributed training averages them across processes)"
-        return losses
-
     def _read(self):
         "Copy the losses of the steps done since the last read to the host, in one go, and smooth them"
         if not self._sizes: return
         n = sum(self._sizes)
         t = self._pending[0].reshape(1) if n == 1 else torch.stack(self._pending[:n])  # (stack is slow for one)
-        vals = self._reduce(t.float()).tolist()
+        vals = self.learn.reduce_mean(t.float()).tolist()  # the losses all processes agree on
         self._pending, i = self._pending[n:], 0
         for k in self._sizes: self._add(sum(vals[i:i + k]) / k); i += k
         self._sizes = []
@@ -288,8 +274,6 @@ MIN_POINTS = 5  # fewer points before the stop than this are too few to judge
 @functools.lru_cache(maxsize=None)
 def _suggested_lrs(names:tuple): return collections.namedtuple('SuggestedLRs', names)
 
-def _runs_in_lr_find(cb) -> bool: return getattr(cb, 'run_in_lr_find', True)
-
 @patch
 def judged(self:LRFinder) -> tuple:
     "The part of `curve()` the suggestions read: without its first tenth (at most 10 points), which averages too few losses"
@@ -301,8 +285,10 @@ def _noise(raw) -> float:
     "The loss's noise from step to step: a robust standard deviation of the differences of successive step losses, over sqrt(2)"
     return float(1.4826 * np.median(np.abs(np.diff(raw))) / math.sqrt(2)) if len(raw) > 1 else 0.
 
+def _name(f) -> str: f = getattr(f, 'func', f); return getattr(f, '__name__', type(f).__name__)  # (functools.partial)
+
 def _suggest_names(funcs) -> tuple:
-    names = tuple(_fn_name(f) for f in funcs)
+    names = tuple(_name(f) for f in funcs)
     bad = [n for n in names if not n.isidentifier()]
     if bad: raise ValueError(f"suggest_funcs: each needs a name (a def, or functools.partial of one), got {bad}")
     if len(set(names)) < len(names): raise ValueError(f"suggest_funcs: the functions' names must differ, got {list(names)}")
@@ -347,6 +333,7 @@ def suggest(self:LRFinder, suggest_funcs=None) -> tuple:
     self.suggestions = _suggested_lrs(names)(**vals)
     return self.suggestions
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #6a9c4d0d
 @patch
 def plot(self:LRFinder, ax=None, suggestions=None):
     "The smoothed loss against the learning rate (log scale), with the suggestions marked"
@@ -368,19 +355,20 @@ def plot(self:LRFinder, ax=None, suggestions=None):
     if ax.get_legend_handles_labels()[0]: ax.legend()
     return ax
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #8ce0be22
+def _runs_in_lr_find(cb) -> bool: return getattr(cb, 'run_in_lr_find', True)
+
 @patch
 def lr_find(self:Learner, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True,
             show_plot:bool=True, suggest_funcs=(valley,)) -> tuple:
     "Train with a learning rate growing exponentially from `start_lr` to `end_lr` and suggest rates; leaves `self` unchanged"
     finder = LRFinder(start_lr, end_lr, num_it, stop_div)
     _suggest_names(suggest_funcs)  # bad suggestion functions fail now, not after the run
-    n_acc = max([cb.n_acc for cb in self.cbs if isinstance(cb, GradAccum)], default=1)
-    n_epoch = math.ceil(num_it / max(1, math.ceil(len(self.dls.train) / n_acc)))
-    skipped = [cb for cb in self.cbs if not _runs_in_lr_find(cb)]
     self.__dict__.pop('lr_finder', None)  # while it runs, learn.lr_finder is the new finder (a callback, by name)
-    with preserved_state(self), self.no_logging():
+    with preserved_state(self), self.no_logging(), self.no_bar():
+        skipped = [cb for cb in self.cbs if not _runs_in_lr_find(cb)]
         self.remove_cbs(skipped)
-        try: self.fit(n_epoch, cbs=finder)
+        try: self.fit(num_it, cbs=finder)  # a bound: every epoch takes a step, and the finder stops at num_it steps
         finally: self.add_cbs(skipped)
     self.lr_finder = finder
     res = finder.suggest(suggest_funcs)

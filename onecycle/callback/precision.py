@@ -60,11 +60,11 @@ class MixedPrecision(Callback):
             self.scaler.step(self.learn.opt); self.scaler.update()
             raise CancelStepException()
     def on_abort(self): self._leave()  # an exception or KeyboardInterrupt left fit mid-batch: leave autocast
-    def state_dict(self) -> dict: return {} if self.scaler is None else {'scaler': self.scaler.state_dict()}
+    def state_dict(self) -> dict: return {'scaler': None if self.scaler is None else self.scaler.state_dict()}
     def load_state_dict(self, st:dict):
-        if st.get('scaler'):
-            if self.scaler is None: self.scaler = torch.amp.GradScaler(torch.device(self.learn.dls.device).type)
-            self.scaler.load_state_dict(st['scaler'])
+        if st.get('scaler') is None: self.scaler = None; return   # no scaler yet: a later fit starts a fresh one
+        if self.scaler is None: self.scaler = torch.amp.GradScaler(torch.device(self.learn.dls.device).type)
+        self.scaler.load_state_dict(st['scaler'])
     def __repr__(self): return f"MixedPrecision({self.dtype})"
 
 # %% ../../nbs/09_callback.precision.ipynb #c940e776
@@ -116,7 +116,7 @@ def to_channels_last(self:Learner, enabled:bool=True):
     if enabled: self.add_cb(ChannelsLast(True))
     return self
 
-# %% ../../nbs/09_callback.precision.ipynb #c268b849
+# %% ../../nbs/09_callback.precision.ipynb #0566b143
 def cpu_has_bf16() -> bool:
     "Does this CPU do bf16 arithmetic natively (AVX512-BF16 or AMX), as oneDNN sees it?"
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

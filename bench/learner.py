@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from onecycle.core import set_seed
 from onecycle.data.load import fashion_mnist_dls
 from onecycle.learner import Learner, Callback, accuracy
+import onecycle.callback.precision  # noqa: F401  (to_bf16, to_channels_last)
 
 MODELS = {
     'mlp': lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10)),

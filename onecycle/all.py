@@ -7,7 +7,7 @@ Docs: https://onecycle-dev.github.io/onecycle/all.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/14_all.ipynb #0a02009d
+# %% ../nbs/14_all.ipynb #0a363766
 from .core import *
 from .data.external import *
 from .data.transforms import *

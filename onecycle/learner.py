@@ -147,7 +147,7 @@ class Learner:
     "Trains `model` on `dls` with `loss_func` and an optimizer from `opt_func`; every other feature is a callback"
     def __init__(self, dls, model:nn.Module, loss_func=None, opt_func=torch.optim.AdamW, lr:float=1e-3, wd=None,
                  metrics=None, cbs=None, path='.', model_dir='models', splitter=None, silent:bool=False, logger=None,
-                 default_cbs:bool=True):
+                 default_cbs:bool=True, train_bn:bool=True):
         loss_func = getattr(dls, 'loss_func', None) if loss_func is None else loss_func
         if loss_func is None:
             raise ValueError("Learner: no loss function. The DataLoaders do not carry one (dls.loss_func is None): pass "
@@ -156,6 +156,7 @@ class Learner:
         self.dls, self.model, self.loss_func, self.opt_func, self.lr, self.wd = dls, model, loss_func, opt_func, lr, wd
         self.splitter, self.metrics = splitter or default_splitter, metrics
         self.path, self.model_dir, self.silent, self.logger = Path(path), Path(model_dir), silent, logger
+        self.train_bn = train_bn  # `freeze` keeps the batch-norm layers training (fastai's default)
         self.n_inp = getattr(dls, 'n_inp', 1)
         self.opt = self.dl = self.xb = self.yb = self.pred = self.loss = None
         self.training, self.epoch, self.n_epoch, self.iter, self.n_iter = False, 0, 1, 0, 0
@@ -522,27 +523,33 @@ def _as_metric(m) -> Metric:
                     f"as accuracy, or a Metric instance{hint}; e.g. metrics=[accuracy, error_rate].")
 
 # %% ../nbs/05_learner.ipynb #15ceb3bd
-def _check_class_targets(name, preds, targs):
-    if preds.ndim < 2 or preds.shape[:1] + preds.shape[2:] != targs.shape:
-        raise ValueError(f"{name}: expected predictions (batch, n_classes, ...) and class targets (batch, ...), got "
-                         f"predictions {tuple(preds.shape)} and targets {tuple(targs.shape)}")
+def _check_class_targets(name, preds, targs, axis):
+    shape = list(preds.shape)
+    if preds.ndim >= 2: del shape[axis]
+    if preds.ndim < 2 or tuple(shape) != tuple(targs.shape):
+        raise ValueError(f"{name}: expected predictions with the classes on axis {axis} and class targets of the other "
+                         f"shape, got predictions {tuple(preds.shape)} and targets {tuple(targs.shape)}"
+                         + ("; for (batch, n_classes, height, width) outputs pass axis=1" if preds.ndim > 2 and axis == -1 else ""))
 
-def accuracy(preds:torch.Tensor, targs:torch.Tensor) -> torch.Tensor:
+def accuracy(preds:torch.Tensor, # model outputs, with the classes on `axis`
+             targs:torch.Tensor, # class indices, of the outputs' shape without `axis`
+             axis:int=-1 # the classes' axis (fastai's default: the last)
+            ) -> torch.Tensor:
     "The fraction of items whose largest output is the target class"
-    _check_class_targets('accuracy', preds, targs)
-    return (preds.argmax(dim=1) == targs).float().mean()
+    _check_class_targets('accuracy', preds, targs, axis)
+    return (preds.argmax(dim=axis) == targs).float().mean()
 
-def error_rate(preds:torch.Tensor, targs:torch.Tensor) -> torch.Tensor:
+def error_rate(preds:torch.Tensor, targs:torch.Tensor, axis:int=-1) -> torch.Tensor:
     "1 - accuracy"
-    return 1 - accuracy(preds, targs)
+    return 1 - accuracy(preds, targs, axis)
 
-def top_k_accuracy(preds:torch.Tensor, targs:torch.Tensor, k:int=5) -> torch.Tensor:
-    "The fraction of items whose target class is among the `k` largest outputs"
-    _check_class_targets('top_k_accuracy', preds, targs)
-    if k > preds.shape[1]:
-        raise ValueError(f"top_k_accuracy: k={k} but the predictions have only {preds.shape[1]} classes; choose k with "
+def top_k_accuracy(preds:torch.Tensor, targs:torch.Tensor, k:int=5, axis:int=-1) -> torch.Tensor:
+    "The fraction of items whose target class is among the `k` largest outputs (on `axis`)"
+    _check_class_targets('top_k_accuracy', preds, targs, axis)
+    if k > preds.shape[axis]:
+        raise ValueError(f"top_k_accuracy: k={k} but the predictions have only {preds.shape[axis]} classes; choose k with "
                          f"functools.partial(top_k_accuracy, k=...)")
-    return (preds.topk(k, dim=1).indices == targs.unsqueeze(1)).any(dim=1).float().mean()
+    return (preds.topk(k, dim=axis).indices == targs.unsqueeze(axis)).any(dim=axis).float().mean()
 
 # %% ../nbs/05_learner.ipynb #e9b0072d
 def _as_floats(vals:list) -> list:

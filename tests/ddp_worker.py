@@ -30,7 +30,7 @@ def main():
     from onecycle.learner import Learner, Callback, accuracy, rank_distrib, num_distrib
     from onecycle.callback.checkpoint import SaveModel
     from onecycle.distributed import all_gather_object, rank0_first
-    import onecycle.callback.schedule  # noqa: F401  (fit_one_cycle)
+    import onecycle.callback.schedule, onecycle.callback.lr_finder  # noqa: F401  (fit_one_cycle, lr_find)
 
     p = argparse.ArgumentParser()
     p.add_argument('out'); p.add_argument('bs', type=int)

@@ -60,7 +60,7 @@ class SaveModel(Callback):
             if not math.isnan(v) and (self.best is None or self.comp(v, self.best)):
                 self.best, self.best_epoch = v, self.learn.epoch; self._save(best=True)
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #c3ad13c9
+# %% ../../nbs/10_callback.checkpoint.ipynb #3d2106bf
 class Resume(Callback):
     "Continue the run saved in the full checkpoint `file` (by `SaveModel`): pass it to any `fit` in `cbs`"
     order = 90  # after every callback has reset itself in before_fit: the checkpoint's state wins

@@ -116,7 +116,7 @@ def to_channels_last(self:Learner, enabled:bool=True):
     if enabled: self.add_cb(ChannelsLast(True))
     return self
 
-# %% ../../nbs/09_callback.precision.ipynb #0566b143
+# %% ../../nbs/09_callback.precision.ipynb #8ed5308a
 def cpu_has_bf16() -> bool:
     "Does this CPU do bf16 arithmetic natively (AVX512-BF16 or AMX), as oneDNN sees it?"
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

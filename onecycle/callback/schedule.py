@@ -149,6 +149,10 @@ def freeze_to(self:Learner, n:int):
         raise ValueError(f"freeze_to: n={n} but the splitter gives {len(groups)} parameter groups")
     for i, g in enumerate(groups):
         for p in g: p.requires_grad_(i >= n % len(groups) if n < 0 else i >= n)
+    if self.train_bn:  # as fastai: frozen or not, batch-norm layers keep learning their scale and shift
+        for m in self.model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._NormBase):
+                for p in m.parameters(recurse=False): p.requires_grad_(True)
 
 @patch
 def freeze(self:Learner):

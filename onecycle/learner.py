@@ -116,7 +116,10 @@ def _place_model(model:nn.Module, device):
     if device is None or torch.device(device).type == 'cpu': return
     if {t.device.type for t in (*model.parameters(), *model.buffers())} == {'cpu'}: model.to(device)
 
-def parse_lr(lr, n_groups:int|None=None, where:str='lr') -> list:
+def parse_lr(lr, # a number, a list with one rate per parameter group, or `slice(lo, hi)` / `slice(hi)`
+             n_groups:int|None=None, # how many parameter groups (None: only check `lr`)
+             where:str='lr' # who asks, for the error message
+            ) -> list:
     "The learning rate of each of `n_groups` parameter groups from `lr`: a number, a list (one per group), or `slice(lo, hi)`"
     def bad(why): return ValueError(f"{where}: {why}, got {lr!r}. Give a positive number (a typical start for AdamW is "
                                     f"1e-3), a list with one per parameter group, or slice(lo, hi) for discriminative rates.")
@@ -829,14 +832,15 @@ def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=Tru
     for k, st in state.get('loaders', {}).items(): getattr(self.dls, k).load_state_dict(st)
 
 @patch
-def _file(self:Learner, name) -> Path:
+def model_file(self:Learner, name) -> Path:
+    "The file `save(name)` writes: `path/model_dir/name.pth` (a public hook, for `SaveModel`)"
     name = str(name)
     return self.path/self.model_dir/(name if name.endswith('.pth') else f'{name}.pth')
 
 @patch
 def save(self:Learner, name, with_opt:bool=True) -> Path:
     "Save the model (and optimizer) to `path/model_dir/name.pth`, atomically (rank 0 only); returns the file"
-    file = self._file(name)
+    file = self.model_file(name)
     if rank_distrib() == 0: save_checkpoint(file, self.get_state(with_opt))
     distrib_barrier()
     return file
@@ -846,7 +850,7 @@ def load(self:Learner, name, with_opt:bool|None=None, strict:bool=True, device=N
     "Load the model (and optimizer) of `path/model_dir/name.pth` onto `device` (default: the model's); to continue a run, use `Resume`"
     if device is None: device = next(self.model.parameters(), torch.empty(0)).device
     distrib_barrier()
-    self.set_state(load_checkpoint(self._file(name), device), with_opt=with_opt, strict=strict)
+    self.set_state(load_checkpoint(self.model_file(name), device), with_opt=with_opt, strict=strict)
     return self
 
 # %% ../nbs/05_learner.ipynb #d4aadec4

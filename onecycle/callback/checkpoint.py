@@ -36,7 +36,7 @@ class SaveModel(Callback):
         self.comp = comp or (operator.lt if monitor is None or 'loss' in monitor else operator.gt)
         self.best, self.best_epoch, self.saved = None, None, []
 
-    def file(self, best:bool=False) -> Path: return self.learn._file(f"{self.fname}_best" if best else self.fname)
+    def file(self, best:bool=False) -> Path: return self.learn.model_file(f"{self.fname}_best" if best else self.fname)
 
     def _save(self, best:bool=False):
         if not _all_finite(self.learn):

@@ -30,22 +30,28 @@ EVENTS = ('after_create', 'before_fit', 'before_epoch', 'before_train', 'before_
           'after_cancel_train', 'after_train', 'before_validate', 'after_cancel_validate', 'after_validate',
           'after_cancel_epoch', 'after_epoch', 'after_cancel_fit', 'after_fit', 'on_abort')
 
-# %% ../nbs/05_learner.ipynb #522d74a1
+# %% ../nbs/05_learner.ipynb #ce4ed8ff
 class CancelException(Exception):
     "Base class of the exceptions that callbacks raise to skip the rest of a step"
 
 class CancelBatchException(CancelException):
     "Skip the rest of this batch: then `after_cancel_batch`, `after_batch`"
+
 class CancelBackwardException(CancelException):
     "Skip the backward pass of this batch: then `after_cancel_backward`, `after_backward`"
+
 class CancelStepException(CancelException):
     "Skip the optimizer step of this batch: then `after_cancel_step`, `after_step`"
+
 class CancelTrainException(CancelException):
     "Skip the rest of this epoch's training pass: then `after_cancel_train`, `after_train`"
+
 class CancelValidException(CancelException):
     "Skip the rest of this epoch's validation pass: then `after_cancel_validate`, `after_validate`"
+
 class CancelEpochException(CancelException):
     "Skip the rest of this epoch: then `after_cancel_epoch`, `after_epoch`"
+
 class CancelFitException(CancelException):
     "Stop training: then `after_cancel_fit`, `after_fit`"
 
@@ -92,13 +98,14 @@ class Callback:
 
     def __repr__(self): return f'{type(self).__name__}()'
 
-# %% ../nbs/05_learner.ipynb #8146fd6f
+# %% ../nbs/05_learner.ipynb #b07ac184
 defaults = SimpleNamespace(callbacks=[])  # the callback classes every new Learner starts with (filled below)
 
 def register_default_cb(cb_cls):
     "Make every new `Learner` start with a `cb_cls` (replacing a registered class of the same name)"
     defaults.callbacks = [c for c in defaults.callbacks if c.__name__ != cb_cls.__name__] + [cb_cls]
 
+# %% ../nbs/05_learner.ipynb #c7601b9c
 def _default_callbacks() -> list:
     "New instances of the registered default callbacks: this chapter's, and those of the chapters imported so far"
     return [cls() for cls in defaults.callbacks]
@@ -107,6 +114,7 @@ def default_splitter(model:nn.Module) -> list:
     "One parameter group holding all the parameters of `model`"
     return [list(model.parameters())]
 
+# %% ../nbs/05_learner.ipynb #332d4b65
 def _listify(o) -> list:
     if o is None: return []
     return list(o) if isinstance(o, (list, tuple)) else [o]
@@ -197,7 +205,7 @@ class Learner:
                 if cb.name == k: return cb
         raise AttributeError(f"'Learner' object has no attribute {k!r}")
 
-# %% ../nbs/05_learner.ipynb #ef53ba37
+# %% ../nbs/05_learner.ipynb #1bba522f
 def _warn_unknown_events(cb):
     for k in dir(type(cb)):
         if k.startswith(('before_', 'after_', 'on_')) and k not in EVENTS and callable(getattr(type(cb), k)):
@@ -224,6 +232,7 @@ def add_cb(self:Learner, cb):
     self._sync_events()
     return cb
 
+# %% ../nbs/05_learner.ipynb #dbd7f451
 @patch
 def remove_cb(self:Learner, cb) -> list:
     "Remove the callback instance `cb`, or every callback of class `cb`; return what was removed"
@@ -234,12 +243,16 @@ def remove_cb(self:Learner, cb) -> list:
     self._sync_events()
     return gone
 
+# %% ../nbs/05_learner.ipynb #87086649
 @patch
 def add_cbs(self:Learner, cbs): return [self.add_cb(cb) for cb in _listify(cbs)]
+
+# %% ../nbs/05_learner.ipynb #0298e05d
 @patch
 def remove_cbs(self:Learner, cbs):
     for cb in _listify(cbs): self.remove_cb(cb)
 
+# %% ../nbs/05_learner.ipynb #c081f416
 @patch
 @contextlib.contextmanager
 def added_cbs(self:Learner, cbs):
@@ -251,6 +264,7 @@ def added_cbs(self:Learner, cbs):
     finally:
         for cb in added: self.remove_cb(cb)
 
+# %% ../nbs/05_learner.ipynb #36c34b18
 @patch
 def show_training_loop(self:Learner):
     "Print each event that has callbacks, with those callbacks in the order they run"
@@ -326,7 +340,7 @@ def _do_epoch(self:Learner):
 def _do_fit(self:Learner):
     for self.epoch in range(self.start_epoch, self.n_epoch): self._with_events(self._do_epoch, 'epoch', CancelEpochException)
 
-# %% ../nbs/05_learner.ipynb #d93af5a7
+# %% ../nbs/05_learner.ipynb #48f5b32e
 def _check_groups(groups:list, model:nn.Module):
     seen = {id(p) for g in groups for p in g['params']}
     missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
@@ -344,6 +358,7 @@ def create_opt(self:Learner):
     self.opt = self.opt_func(groups, **({} if self.wd is None else {'weight_decay': self.wd}))
     return self.opt
 
+# %% ../nbs/05_learner.ipynb #3b874a88
 @patch
 def set_hypers(self:Learner, lr=None, wd=None):
     "Set the learning rate (a number, one per group, or a slice: `parse_lr`) and weight decay of the parameter groups"
@@ -478,7 +493,7 @@ class TrainEvalCallback(Callback):
             learn.train_iter += 1
             learn.pct_train = learn.train_iter / (learn.n_iter * learn.n_epoch)
 
-# %% ../nbs/05_learner.ipynb #96fee78b
+# %% ../nbs/05_learner.ipynb #912029d2
 class Metric:
     "Base class for metrics: `reset()`, then `accumulate(learn)` once per validation batch, then `value`"
     def reset(self): pass
@@ -488,6 +503,7 @@ class Metric:
     @property
     def name(self) -> str: return _snake(type(self).__name__)
 
+# %% ../nbs/05_learner.ipynb #2bdd327f
 class AvgMetric(Metric):
     "The batch-size-weighted mean of `func(preds, *targs)` over the validation set, accumulated on the device"
     def __init__(self, func): self.func = func; self.reset()
@@ -508,6 +524,7 @@ class AvgMetric(Metric):
     @property
     def name(self) -> str: return _fn_name(self.func)
 
+# %% ../nbs/05_learner.ipynb #1d206033
 class AvgLoss(AvgMetric):
     "The batch-size-weighted mean of the loss over the validation set"
     def __init__(self): self.reset()
@@ -525,7 +542,7 @@ def _as_metric(m) -> Metric:
     raise TypeError(f"metrics: {m!r} ({type(m).__name__}) is not a metric. Pass a function (preds, targs) -> tensor such "
                     f"as accuracy, or a Metric instance{hint}; e.g. metrics=[accuracy, error_rate].")
 
-# %% ../nbs/05_learner.ipynb #15ceb3bd
+# %% ../nbs/05_learner.ipynb #193df11d
 def _check_class_targets(name, preds, targs, axis):
     shape = list(preds.shape)
     if preds.ndim >= 2: del shape[axis]
@@ -542,10 +559,12 @@ def accuracy(preds:torch.Tensor, # model outputs, with the classes on `axis`
     _check_class_targets('accuracy', preds, targs, axis)
     return (preds.argmax(dim=axis) == targs).float().mean()
 
+# %% ../nbs/05_learner.ipynb #eca5be62
 def error_rate(preds:torch.Tensor, targs:torch.Tensor, axis:int=-1) -> torch.Tensor:
     "1 - accuracy"
     return 1 - accuracy(preds, targs, axis)
 
+# %% ../nbs/05_learner.ipynb #6fa4be4a
 def top_k_accuracy(preds:torch.Tensor, targs:torch.Tensor, k:int=5, axis:int=-1) -> torch.Tensor:
     "The fraction of items whose target class is among the `k` largest outputs (on `axis`)"
     _check_class_targets('top_k_accuracy', preds, targs, axis)
@@ -664,7 +683,7 @@ def validate(self:Learner, dl=None, cbs=None) -> list:
     with self.added_cbs(cbs): self._do_validate(dl)
     return self.recorder.valid_values
 
-# %% ../nbs/05_learner.ipynb #d82496ef
+# %% ../nbs/05_learner.ipynb #78694de8
 @patch
 def plot_loss(self:Recorder, skip_start:int=5, with_valid:bool=True, ax=None):
     "Plot the training loss per batch (after the first `skip_start`) and the validation loss per epoch"
@@ -677,6 +696,7 @@ def plot_loss(self:Recorder, skip_start:int=5, with_valid:bool=True, ax=None):
     ax.set_xlabel('batch'); ax.set_ylabel('loss'); ax.legend()
     return ax
 
+# %% ../nbs/05_learner.ipynb #ff82014f
 @patch
 def plot_metrics(self:Recorder, figsize=None):
     "Plot the losses and each metric against the epoch"
@@ -690,7 +710,7 @@ def plot_metrics(self:Recorder, figsize=None):
     fig.tight_layout()
     return axs[0]
 
-# %% ../nbs/05_learner.ipynb #c08c8790
+# %% ../nbs/05_learner.ipynb #fb0afb00
 def _activation(loss_func):
     if hasattr(loss_func, 'activation'): return loss_func.activation
     if _is_loss(loss_func, nn.CrossEntropyLoss, F.cross_entropy): return functools.partial(torch.softmax, dim=1)
@@ -736,6 +756,7 @@ class GatherPreds(Callback):
             l = self.loss_func_none(learn.pred, *learn.yb)
             self.losses.append(l.reshape(l.shape[0], -1).mean(1) if l.ndim > 1 else l)
 
+# %% ../nbs/05_learner.ipynb #2c42b57e
 @contextlib.contextmanager
 def _in_order(dl):
     "Inside the block, `dl` yields every item once, in order: no shuffling, no dropped last batch (as fastai's get_preds)"
@@ -793,7 +814,7 @@ def load_checkpoint(file, device=None) -> dict:
     if not file.is_file(): raise FileNotFoundError(f"No checkpoint at {file}: check the name, `learn.path` and `learn.model_dir`")
     return torch.load(file, map_location=device, weights_only=True)
 
-# %% ../nbs/05_learner.ipynb #f5eb3f7b
+# %% ../nbs/05_learner.ipynb #ef2d1133
 def _bare(model:nn.Module) -> nn.Module:
     "The model inside a `DistributedDataParallel` wrapper, whose checkpoint keys carry no 'module.' prefix"
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -812,6 +833,7 @@ def get_state(self:Learner, with_opt:bool=True, full:bool=False) -> dict:
                              'in_epoch': state['loaders'].get('train', {}).get('pass_start') is not None}
     return state
 
+# %% ../nbs/05_learner.ipynb #00b4cb97
 @patch
 def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=True, full:bool=False):
     "Apply a checkpoint dict; `with_opt=None` restores the optimizer if it has one; `full` also the callbacks, RNGs and loaders"
@@ -831,12 +853,14 @@ def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=Tru
     if 'rng' in state: set_rng_state(state['rng'])
     for k, st in state.get('loaders', {}).items(): getattr(self.dls, k).load_state_dict(st)
 
+# %% ../nbs/05_learner.ipynb #2cc302e1
 @patch
 def model_file(self:Learner, name) -> Path:
     "The file `save(name)` writes: `path/model_dir/name.pth` (a public hook, for `SaveModel`)"
     name = str(name)
     return self.path/self.model_dir/(name if name.endswith('.pth') else f'{name}.pth')
 
+# %% ../nbs/05_learner.ipynb #f9145dd3
 @patch
 def save(self:Learner, name, with_opt:bool=True) -> Path:
     "Save the model (and optimizer) to `path/model_dir/name.pth`, atomically (rank 0 only); returns the file"
@@ -845,6 +869,7 @@ def save(self:Learner, name, with_opt:bool=True) -> Path:
     distrib_barrier()
     return file
 
+# %% ../nbs/05_learner.ipynb #a62c890f
 @patch
 def load(self:Learner, name, with_opt:bool|None=None, strict:bool=True, device=None):
     "Load the model (and optimizer) of `path/model_dir/name.pth` onto `device` (default: the model's); to continue a run, use `Resume`"

@@ -46,7 +46,7 @@ def clone_state(o, device=None):
     if isinstance(o, (list, tuple)): return type(o)(clone_state(v, device) for v in o)
     return copy.deepcopy(o)
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #60e4d0a2
+# %% ../../nbs/08_callback.lr_finder.ipynb #51f171a0
 def _host_available() -> int:
     "Bytes of memory the host can still give (Linux: MemAvailable; elsewhere the free pages)"
     try:
@@ -66,19 +66,21 @@ def free_bytes(device) -> int:
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     return 0  # a device whose free memory we cannot ask: copy to the host instead
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #4db5a0bf
 def state_bytes(state) -> dict:
     "The bytes of the tensors in `state`, per device"
     out = collections.Counter()
     for t in _tensors(state): out[t.device] += t.numel() * t.element_size()
     return dict(out)
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #5533776d
 def snapshot_place(nbytes:dict, frac:float=0.5) -> str:
     "'device' if each device's share of `nbytes` fits in `frac` of its free memory, else 'cpu' if it all fits in the host's, else 'file'"
     if all(n <= frac * free_bytes(d) for d, n in nbytes.items()): return 'device'
     if sum(nbytes.values()) <= frac * _host_available(): return 'cpu'
     return 'file'
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #3071eccd
+# %% ../../nbs/08_callback.lr_finder.ipynb #d81a930d
 _LEARNER_ATTRS = ('opt', 'epoch', 'n_epoch', 'iter', 'n_iter', 'train_iter', 'pct_train', 'training', 'dl',
                   'xb', 'yb', 'pred', 'loss', 'log_row', 'start_epoch')  # public attributes a fit changes
 
@@ -122,6 +124,7 @@ class StateSnapshot:
         for p, g in zip(learn.model.parameters(), self.grads): p.grad = g
         for k, v in self.attrs.items(): setattr(learn, k, v)
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #35262014
 @contextlib.contextmanager
 def preserved_state(learn:Learner, where:str='auto'):
     "Context manager: `learn` leaves the block exactly as it entered it, however the block ends"
@@ -212,10 +215,11 @@ def _check_range(start_lr, end_lr, num_it):
     if isinstance(num_it, bool) or not isinstance(num_it, numbers.Integral) or num_it < 2:
         raise ValueError(f"lr_find: num_it must be an int >= 2 (the number of optimizer steps; 100 is usual), got {num_it!r}")
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #1fc0f77d
+# %% ../../nbs/08_callback.lr_finder.ipynb #5d275b00
 class NoSuggestion(ValueError):
     "The loss curve does not support this suggestion (the message says why)"
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #ae3d674f
 def _curve(lrs, losses, need:int=3) -> tuple:
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     if lrs.ndim != 1 or lrs.shape != losses.shape:
@@ -242,6 +246,7 @@ def valley(lrs, losses, pct:float=0.9, thresh:float=0.1) -> float:
     if a == b: raise NoSuggestion("the loss falls at isolated points only, never over a stretch")
     return float(10 ** (x[a] + pct * (x[b] - x[a])))
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #8313eb60
 def slide(lrs, losses, span:float=1., thresh:float=0.05) -> float:
     "Slide a window `span` decades wide left from the high end until the loss falls across it by `thresh` of its whole fall; its left edge"
     lrs, losses, x = _curve(lrs, losses)
@@ -253,6 +258,7 @@ def slide(lrs, losses, span:float=1., thresh:float=0.05) -> float:
         if losses[l] - losses[r] >= thresh * fall: return float(lrs[l])
     raise NoSuggestion(f"the loss never falls by {thresh:.0%} of its fall across {span} decade(s)")
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #364ef45d
 def minimum(lrs, losses) -> float:
     "A tenth of the rate at the lowest loss"
     lrs, losses, _ = _curve(lrs, losses, need=2)
@@ -260,15 +266,17 @@ def minimum(lrs, losses) -> float:
     if i == 0: raise NoSuggestion("the loss is lowest at the first point: it never fell")
     return float(lrs[i] / 10)
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #c9088cc5
 def steep(lrs, losses) -> float:
     "The rate where the loss falls fastest, per decade of learning rate"
     lrs, losses, x = _curve(lrs, losses)
     return float(lrs[int(np.argmin(_slopes(x, losses)))])
 
-# %% ../../nbs/08_callback.lr_finder.ipynb #82245d20
+# %% ../../nbs/08_callback.lr_finder.ipynb #c54938de
 class LRFinderWarning(UserWarning):
     "The learning-rate finder could not read a suggestion from its curve"
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #099980d7
 MIN_POINTS = 5  # fewer points before the stop than this are too few to judge
 
 @functools.lru_cache(maxsize=None)
@@ -281,6 +289,7 @@ def judged(self:LRFinder) -> tuple:
     k = min(10, len(lrs) // 10)
     return lrs[k:], losses[k:]
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #5208df02
 def _noise(raw) -> float:
     "The loss's noise from step to step: a robust standard deviation of the differences of successive step losses, over sqrt(2)"
     return float(1.4826 * np.median(np.abs(np.diff(raw))) / math.sqrt(2)) if len(raw) > 1 else 0.
@@ -318,6 +327,7 @@ def problem(self:LRFinder) -> str|None:
     return (f"lr_find: the loss {why} after {n} step(s), at learning rate {self.lrs[self.n_points - 1]:.1e}: too few points "
             f"to judge. Start lower (start_lr={self.start_lr / 1000:g}), or check that the model trains at all at small rates.")
 
+# %% ../../nbs/08_callback.lr_finder.ipynb #d5fa503a
 @patch
 def suggest(self:LRFinder, suggest_funcs=None) -> tuple:
     "A `SuggestedLRs` named tuple with one learning rate (or None) per function of `suggest_funcs` (default: `valley`)"

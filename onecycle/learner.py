@@ -8,9 +8,9 @@ Docs: https://onecycle-dev.github.io/onecycle/learner.html.md"""
 __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'CancelBackwardException', 'CancelStepException',
            'CancelTrainException', 'CancelValidException', 'CancelEpochException', 'CancelFitException',
            'CallbackError', 'Callback', 'register_default_cb', 'default_splitter', 'parse_lr', 'Learner',
-           'rank_distrib', 'num_distrib', 'distrib_barrier', 'TrainEvalCallback', 'Metric', 'AvgMetric', 'AvgLoss',
-           'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder', 'GatherPreds', 'save_checkpoint',
-           'load_checkpoint']
+           'rank_distrib', 'num_distrib', 'distrib_barrier', 'fn_name', 'TrainEvalCallback', 'Metric', 'AvgMetric',
+           'AvgLoss', 'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder', 'GatherPreds',
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_learner.ipynb #0f00c3ac
 import contextlib, difflib, functools, math, numbers, os, re, time, warnings
@@ -437,7 +437,8 @@ def _desc(o) -> str:
     if isinstance(o, (list, tuple)): return _desc(o[0]) if len(o) == 1 else '(' + ', '.join(_desc(x) for x in o) + ')'
     return type(o).__name__
 
-def _fn_name(f) -> str:
+def fn_name(f) -> str:
+    "The name of the function `f` (or of the function inside a `functools.partial`), for messages"
     f = getattr(f, 'func', f)  # functools.partial
     return getattr(f, '__name__', type(f).__name__)
 
@@ -462,7 +463,7 @@ def _loss(self:Learner):
     try: return self.loss_func(self.pred, *self.yb)
     except torch.OutOfMemoryError: raise
     except (RuntimeError, ValueError, TypeError, IndexError, UserWarning) as e:
-        raise ValueError(f"The loss {_fn_name(self.loss_func)} failed on the model's output {_desc(self.pred)} and the "
+        raise ValueError(f"The loss {fn_name(self.loss_func)} failed on the model's output {_desc(self.pred)} and the "
                          f"targets {_desc(self.yb)}: {type(e).__name__}: {e}\n{_loss_hint(self)}") from e
 
 @patch
@@ -472,7 +473,7 @@ def _first_loss(self:Learner):
         warnings.filterwarnings('error', message='Using a target size', category=UserWarning)
         loss = self._loss()
     if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-        raise ValueError(f"The loss {_fn_name(self.loss_func)} returned {_desc(loss)}; it must return one number per "
+        raise ValueError(f"The loss {fn_name(self.loss_func)} returned {_desc(loss)}; it must return one number per "
                          f"batch (a tensor of shape ()). Use the loss's mean reduction (reduction='mean').")
     self._loss_checked = True
     return loss
@@ -522,7 +523,7 @@ class AvgMetric(Metric):
     @property
     def value(self): return self.total / self.count if self.count else None
     @property
-    def name(self) -> str: return _fn_name(self.func)
+    def name(self) -> str: return fn_name(self.func)
 
 # %% ../nbs/05_learner.ipynb #1d206033
 class AvgLoss(AvgMetric):
@@ -732,7 +733,7 @@ def _per_item_loss(loss_func):
     except (TypeError, ValueError): params = {}
     if 'reduction' in params: return functools.partial(loss_func, reduction='none')
     raise ValueError(f"get_preds(with_loss=True) needs a loss function with a `reduction` argument (as PyTorch's losses "
-                     f"have), to compute one loss per item; {_fn_name(loss_func)} has none.")
+                     f"have), to compute one loss per item; {fn_name(loss_func)} has none.")
 
 def _cat(batches:list):
     "Concatenate a list of batches (tensors, or tuples of tensors) along the batch dimension"
@@ -917,7 +918,7 @@ def summary(self:Learner) -> str:
     out = [f"{type(model).__name__} (input: {_shape_str(xb)})", line,
            f"{'Layer (type)':<{w}}  {'Output shape':<22}{'Param #':>10}{'Trainable':>10}", line]
     out += [f"{f'{n} ({t})':<{w}}  {s:<22}{p:>10,}{(str(tp == p) if p else ''):>10}" for n, t, s, p, tp in rows]
-    opt = type(self.opt).__name__ if self.opt is not None else f"{_fn_name(self.opt_func)} (created at the first fit)"
+    opt = type(self.opt).__name__ if self.opt is not None else f"{fn_name(self.opt_func)} (created at the first fit)"
     out += [line, f"Total params: {total:,}", f"Trainable params: {trainable:,}", f"Non-trainable params: {total - trainable:,}",
             '', f"Optimizer: {opt}", f"Loss function: {self.loss_func!r}",
             f"Callbacks: {', '.join(type(c).__name__ for c in self._cbs)}"]

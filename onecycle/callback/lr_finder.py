@@ -16,7 +16,7 @@ import torch
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from ..learner import (Learner, CancelFitException, CancelValidException, save_checkpoint, load_checkpoint,
-                              parse_lr, rank_distrib)
+                              fn_name, rank_distrib)
 from .schedule import ParamScheduler, Sched, sched_exp
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #03dfd7ea
@@ -148,7 +148,7 @@ class LRFinder(ParamScheduler):
 
     def before_fit(self):
         learn = self.learn
-        r = np.array(parse_lr(learn.lr, len(learn.opt.param_groups), 'lr_find')); r = r / r[-1]  # in proportion to learn.lr
+        r = learn.lr_per_group(learn.lr); r = r / r[-1]  # every group in proportion to learn.lr
         self.scheds = {'lr': Sched(sched_exp, self.start_lr, self.end_lr) if (r == 1).all()
                              else Sched(sched_exp, self.start_lr * r, self.end_lr * r)}
         self.n_steps, self._in_step, self._pending, self._sizes = 0, 0, [], []
@@ -294,10 +294,9 @@ def _noise(raw) -> float:
     "The loss's noise from step to step: a robust standard deviation of the differences of successive step losses, over sqrt(2)"
     return float(1.4826 * np.median(np.abs(np.diff(raw))) / math.sqrt(2)) if len(raw) > 1 else 0.
 
-def _name(f) -> str: f = getattr(f, 'func', f); return getattr(f, '__name__', type(f).__name__)  # (functools.partial)
 
 def _suggest_names(funcs) -> tuple:
-    names = tuple(_name(f) for f in funcs)
+    names = tuple(fn_name(f) for f in funcs)
     bad = [n for n in names if not n.isidentifier()]
     if bad: raise ValueError(f"suggest_funcs: each needs a name (a def, or functools.partial of one), got {bad}")
     if len(set(names)) < len(names): raise ValueError(f"suggest_funcs: the functions' names must differ, got {list(names)}")

@@ -37,8 +37,7 @@ class MixedPrecision(Callback):
         if self.active == torch.float16:
             if self.scaler is None: self.scaler = torch.amp.GradScaler(self.device_type)
         else: self.scaler = None
-    def before_validate(self):
-        if not self.learn.training: self._setup()  # inference on a Learner that has not been fit
+    def before_validate(self): self._setup()  # also for inference on a Learner that was never fit
     def before_batch(self):
         if self.active is not None:
             self._ctx = torch.autocast(self.device_type, dtype=self.active)
@@ -159,7 +158,7 @@ class GradientClip(Callback):
     "Clip the gradients' total `norm_type`-norm to `max_norm` before each step"
     order = 15
     def __init__(self, max_norm:float=1., norm_type:float=2.): self.max_norm, self.norm_type = max_norm, norm_type
+    def before_fit(self): self._mp = [cb for cb in self.learn.cbs if isinstance(cb, MixedPrecision)]  # once, not per step
     def before_step(self):
-        for cb in self.learn.cbs:
-            if isinstance(cb, MixedPrecision): cb.unscale_()
+        for mp in self._mp: mp.unscale_()
         nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.max_norm, self.norm_type)

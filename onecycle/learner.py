@@ -8,9 +8,9 @@ Docs: https://onecycle-dev.github.io/onecycle/learner.html.md"""
 __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'CancelBackwardException', 'CancelStepException',
            'CancelTrainException', 'CancelValidException', 'CancelEpochException', 'CancelFitException',
            'CallbackError', 'Callback', 'register_default_cb', 'default_splitter', 'parse_lr', 'Learner',
-           'rank_distrib', 'num_distrib', 'distrib_barrier', 'fn_name', 'TrainEvalCallback', 'Metric', 'AvgMetric',
-           'AvgLoss', 'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder', 'GatherPreds',
-           'save_checkpoint', 'load_checkpoint']
+           'rank_distrib', 'num_distrib', 'distrib_barrier', 'norm_bias_params', 'fn_name', 'TrainEvalCallback',
+           'Metric', 'AvgMetric', 'AvgLoss', 'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder',
+           'GatherPreds', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_learner.ipynb #0f00c3ac
 import contextlib, difflib, functools, math, numbers, os, re, time, warnings
@@ -158,7 +158,7 @@ class Learner:
     "Trains `model` on `dls` with `loss_func` and an optimizer from `opt_func`; every other feature is a callback"
     def __init__(self, dls, model:nn.Module, loss_func=None, opt_func=torch.optim.AdamW, lr:float=1e-3, wd=None,
                  metrics=None, cbs=None, path='.', model_dir='models', splitter=None, silent:bool=False, logger=None,
-                 default_cbs:bool=True, train_bn:bool=True):
+                 default_cbs:bool=True, train_bn:bool=True, wd_bn_bias:bool=False):
         loss_func = getattr(dls, 'loss_func', None) if loss_func is None else loss_func
         if loss_func is None:
             raise ValueError("Learner: no loss function. The DataLoaders do not carry one (dls.loss_func is None): pass "
@@ -168,6 +168,7 @@ class Learner:
         self.splitter, self.metrics = splitter or default_splitter, metrics
         self.path, self.model_dir, self.silent, self.logger = Path(path), Path(model_dir), silent, logger
         self.train_bn = train_bn  # `freeze` keeps the batch-norm layers training (fastai's default)
+        self.wd_bn_bias = wd_bn_bias  # False: no weight decay on normalisation layers and biases (fastai's default)
         self.n_inp = getattr(dls, 'n_inp', 1)
         self.opt = self.dl = self.xb = self.yb = self.pred = self.loss = None
         self.training, self.epoch, self.n_epoch, self.iter, self.n_iter = False, 0, 1, 0, 0
@@ -340,7 +341,22 @@ def _do_epoch(self:Learner):
 def _do_fit(self:Learner):
     for self.epoch in range(self.start_epoch, self.n_epoch): self._with_events(self._do_epoch, 'epoch', CancelEpochException)
 
-# %% ../nbs/05_learner.ipynb #48f5b32e
+# %% ../nbs/05_learner.ipynb #653ad326
+_NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)  # _NormBase: every BatchNorm and InstanceNorm
+
+def norm_bias_params(model:nn.Module, # the model to look through
+                     with_bias:bool=True # also every other layer's bias
+                    ) -> list:
+    "The parameters of `model`'s normalisation layers, and with `with_bias` every layer's bias (fastai's weight-decay exemptions)"
+    res, seen = [], set()
+    for m in model.modules():
+        ps = list(m.parameters(recurse=False)) if isinstance(m, _NORM_TYPES) else \
+             [m.bias] if with_bias and isinstance(getattr(m, 'bias', None), nn.Parameter) else []
+        for p in ps:
+            if id(p) not in seen: seen.add(id(p)); res.append(p)
+    return res
+
+# %% ../nbs/05_learner.ipynb #2dfa881c
 def _check_groups(groups:list, model:nn.Module):
     seen = {id(p) for g in groups for p in g['params']}
     missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
@@ -351,25 +367,52 @@ def _check_groups(groups:list, model:nn.Module):
 
 @patch
 def create_opt(self:Learner):
-    "Build the optimizer with `opt_func` over the parameter groups from `splitter`"
-    groups = [g if isinstance(g, dict) else {'params': list(g)} for g in self.splitter(self.model)]
+    "Build the optimizer with `opt_func` over the splitter's parameter groups (normalisation and biases without weight decay)"
+    if isinstance(self.opt_func, functools.partial) and 'lr' in self.opt_func.keywords: self.lr = self.opt_func.keywords['lr']
+    groups = [dict(g) if isinstance(g, dict) else {'params': list(g)} for g in self.splitter(self.model)]
     _check_groups(groups, self.model)
-    for g, lr in zip(groups, parse_lr(self.lr, len(groups), 'Learner')): g.setdefault('lr', lr)
-    self.opt = self.opt_func(groups, **({} if self.wd is None else {'weight_decay': self.wd}))
+    exempt = set() if self.wd_bn_bias else {id(p) for p in norm_bias_params(self.model)}
+    pgs = []
+    for i, (g, lr) in enumerate(zip(groups, parse_lr(self.lr, len(groups), 'Learner'))):
+        g.setdefault('lr', lr); ps = list(g.pop('params'))
+        decay, rest = [p for p in ps if id(p) not in exempt], [p for p in ps if id(p) in exempt]
+        if decay or not ps: pgs.append({**g, 'params': decay, 'group': i, 'do_wd': True})
+        if rest: pgs.append({**g, 'params': rest, 'group': i, 'do_wd': False, 'weight_decay': 0.})
+    self.opt = self.opt_func(pgs, **({} if self.wd is None else {'weight_decay': self.wd}))
     return self.opt
 
-# %% ../nbs/05_learner.ipynb #3b874a88
+# %% ../nbs/05_learner.ipynb #fb5b0e66
+@patch(as_prop=True)
+def n_groups(self:Learner) -> int:
+    "How many parameter groups the splitter made (the optimizer may hold two per group: with and without weight decay)"
+    if self.opt is None: self.create_opt()
+    return 1 + max(pg.get('group', i) for i, pg in enumerate(self.opt.param_groups))
+
+@patch
+def group_values(self:Learner, vals:list) -> list:
+    "One value per optimizer param group, from `vals`, one per splitter group"
+    return [vals[pg.get('group', i)] for i, pg in enumerate(self.opt.param_groups)]
+
+@patch
+def hypers(self:Learner, key:str='lr') -> list:
+    "The optimizer's `key` (e.g. 'lr', 'weight_decay') for each splitter group, read from its first optimizer group"
+    first = {}
+    for i, pg in enumerate(self.opt.param_groups): first.setdefault(pg.get('group', i), pg[key])
+    return [first[i] for i in range(len(first))]
+
+# %% ../nbs/05_learner.ipynb #8e91a688
 @patch
 def set_hypers(self:Learner, lr=None, wd=None):
     "Set the learning rate (a number, one per group, or a slice: `parse_lr`) and weight decay of the parameter groups"
-    groups = self.opt.param_groups
-    if lr is not None: lr = parse_lr(lr, len(groups), 'set_hypers')
+    n = self.n_groups
+    if lr is not None: lr = parse_lr(lr, n, 'set_hypers')
     for key, v in (('lr', lr), ('weight_decay', wd)):
         if v is None: continue
-        vs = _listify(v) if isinstance(v, (list, tuple)) else [v] * len(groups)
-        if len(vs) != len(groups):
-            raise ValueError(f"set_hypers: {len(vs)} values of {key} for {len(groups)} parameter groups; give one, or one per group")
-        for g, x in zip(groups, vs): g[key] = x
+        vs = _listify(v) if isinstance(v, (list, tuple)) else [v] * n
+        if len(vs) != n:
+            raise ValueError(f"set_hypers: {len(vs)} values of {key} for {n} parameter groups; give one, or one per group")
+        for g, x in zip(self.opt.param_groups, self.group_values(vs)):
+            if key == 'lr' or g.get('do_wd', True): g[key] = x
 
 # %% ../nbs/05_learner.ipynb #faa55215
 def _norm_device(d) -> torch.device:

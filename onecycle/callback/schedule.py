@@ -82,11 +82,13 @@ class ParamScheduler(Callback):
         return min(self.learn.train_iter / self.total, 1.)
     def before_batch(self):
         if not self.learn.training: return
-        pos, groups = self._pos(), self.learn.opt.param_groups
+        pos, learn = self._pos(), self.learn
         for name, f in self.scheds.items():
             v = f(pos)
-            vs = list(np.broadcast_to(np.asarray(v, dtype=np.float64), (len(groups),))) if np.ndim(v) else [v] * len(groups)
-            for pg, x in zip(groups, vs): set_hyper(pg, name, float(x))
+            vs = [float(x) for x in np.broadcast_to(np.asarray(v, dtype=np.float64), (learn.n_groups,))] if np.ndim(v) \
+                 else [float(v)] * learn.n_groups   # one value per splitter group
+            for pg, x in zip(learn.opt.param_groups, learn.group_values(vs)):
+                if name != 'wd' or pg.get('do_wd', True): set_hyper(pg, name, x)  # exempt groups keep weight_decay=0
     def __repr__(self): return f"ParamScheduler({list(self.scheds)})"
 
 # %% ../../nbs/07_callback.schedule.ipynb #2b54e6dc
@@ -98,7 +100,7 @@ def _check_pos(name, v, strict_upper=True):
 def lr_per_group(self:Learner, lr) -> np.ndarray:
     "`lr` (a number, a list with one per param group, or `slice(lo, hi)`: the core's `parse_lr`) as an array, one per group"
     if self.opt is None: self.create_opt()
-    return np.array(parse_lr(lr, len(self.opt.param_groups), 'lr'))
+    return np.array(parse_lr(lr, self.n_groups, 'lr'))
 
 def _one_cycle_phases(total:int, pct_start:float, three_phase:bool):
     "Fractions of pos in [0, 1] for each phase, with boundaries on the same steps as OneCycleLR (short runs: phases shrink)"

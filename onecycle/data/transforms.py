@@ -6,7 +6,7 @@ Docs: https://onecycle-dev.github.io/onecycle/data.transforms.html.md"""
 
 # %% auto #0
 __all__ = ['BatchTransform', 'apply_batch_tfms', 'IntToFloatTensor', 'RandomFlip', 'RandomTranslate', 'RandomResizedCrop',
-           'Normalize', 'Resize']
+           'Normalize', 'AffineAugment', 'LightingAugment', 'aug_transforms', 'Resize']
 
 # %% ../../nbs/02_data.transforms.ipynb #b7773c59
 import math
@@ -139,6 +139,205 @@ class Normalize(BatchTransform):
         "Undo the normalisation (for showing images); returns floats in [0, 1]"
         m, s = self._stats(x.device)
         return (x * s + m).clamp(0, 1)
+
+# %% ../../nbs/02_data.transforms.ipynb #891cfb6d
+_MODES, _PAD_MODES = ('bilinear', 'nearest', 'bicubic'), ('zeros', 'border', 'reflection')
+
+def _num(v): return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+def _check_aug(where:str, mult:float=1., **kw):
+    "Check augmentation arguments (each by its name), raising a ValueError that names the argument and the fix"
+    if not _num(mult) or not mult >= 0:
+        raise ValueError(f"{where}: mult={mult!r} must be a number, 0 or more (it scales max_rotate, max_lighting and max_warp)")
+    after = f" (after mult={mult})" if mult != 1 else ""
+    for k, v in kw.items():
+        if v is None: continue
+        if k in ('do_flip', 'flip_vert', 'align_corners', 'batch'):
+            if not isinstance(v, bool): raise ValueError(f"{where}: {k} must be True or False, got {v!r}")
+            continue
+        if k in ('mode', 'pad_mode'):
+            ok = _MODES if k == 'mode' else _PAD_MODES
+            if v not in ok: raise ValueError(f"{where}: {k} must be one of {', '.join(map(repr, ok))}, got {v!r}")
+            continue
+        if k == 'size':
+            sz = (v, v) if _num(v) else tuple(v) if isinstance(v, (tuple, list)) else ()
+            if len(sz) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sz):
+                raise ValueError(f"{where}: size must be a positive int or a pair (height, width) of them, got {v!r}")
+            continue
+        if not _num(v) or v != v: raise ValueError(f"{where}: {k} must be a number, got {v!r}")
+        if k.startswith('p_') and not 0 <= v <= 1:
+            raise ValueError(f"{where}: {k}={v!r} is a probability and must be between 0 and 1 "
+                             f"(0 never applies the augmentation, 1 applies it to every image)")
+        if k == 'max_rotate':
+            if v < 0: raise ValueError(f"{where}: max_rotate={v!r}{after} must be 0 or more: the angle is drawn in [-max_rotate, max_rotate] degrees")
+            if v > 180: raise ValueError(f"{where}: max_rotate={v!r} degrees{after} is more than 180; rotations of up to "
+                                         f"180 degrees either way already reach every angle. Give max_rotate between 0 and 180.")
+        if k in ('max_warp', 'max_lighting') and not 0 <= v < 1:
+            raise ValueError(f"{where}: {k}={v!r}{after} must be at least 0 and below 1 (0 switches it off; 0.2 is fastai's default)")
+        if k == 'min_zoom' and v <= 0:
+            raise ValueError(f"{where}: min_zoom={v!r} must be positive: it is a scale factor (below 1 zooms out, "
+                             f"1 keeps the size, above 1 zooms in). Use min_zoom=1. for no zooming out.")
+        if k == 'min_scale' and not 0 < v <= 1:
+            raise ValueError(f"{where}: min_scale={v!r} must be in (0, 1]: the smallest fraction of the image a random crop keeps")
+    if _num(kw.get('min_zoom')) and _num(kw.get('max_zoom')) and kw['min_zoom'] > kw['max_zoom']:
+        raise ValueError(f"{where}: min_zoom={kw['min_zoom']!r} is above max_zoom={kw['max_zoom']!r}: the zoom is drawn "
+                         f"between them; swap the two (min_zoom={kw['max_zoom']!r}, max_zoom={kw['min_zoom']!r}).")
+
+def _size2(size): return None if size is None else (size, size) if isinstance(size, int) else tuple(size)
+
+# %% ../../nbs/02_data.transforms.ipynb #ff5aada5
+def _keystone(wx:torch.Tensor, wy:torch.Tensor) -> torch.Tensor:
+    "Homographies (B, 3, 3) of [-1, 1]² moving its corners by keystones `wx` (top edge wider) and `wy` (left edge longer)"
+    x0, x1, x2, x3 = -1 - wx, 1 + wx, 1 - wx, wx - 1           # corners top-left, top-right, bottom-right, bottom-left
+    y0, y1, y2, y3 = -1 - wy, wy - 1, 1 - wy, 1 + wy
+    sx, sy = x0 - x1 + x2 - x3, y0 - y1 + y2 - y3              # the unit square onto that quad, in closed form
+    dx1, dx2, dy1, dy2 = x1 - x2, x3 - x2, y1 - y2, y3 - y2
+    den = dx1 * dy2 - dx2 * dy1
+    g, h = (sx * dy2 - dx2 * sy) / den, (dx1 * sy - sx * dy1) / den
+    a, b, d, e = x1 - x0 + g * x1, x3 - x0 + h * x3, y1 - y0 + g * y1, y3 - y0 + h * y3
+    # then [-1, 1] -> [0, 1] first: (u, v) = ((x + 1) / 2, (y + 1) / 2)
+    return torch.stack([a / 2, b / 2, (a + b) / 2 + x0, d / 2, e / 2, (d + e) / 2 + y0, g / 2, h / 2, (g + h) / 2 + 1], 1).view(-1, 3, 3)
+
+# %% ../../nbs/02_data.transforms.ipynb #1b5d17c3
+def _grid(m:torch.Tensor, align_corners:bool, out:torch.Tensor) -> torch.Tensor:
+    "Sampling grid (B, H, W, 2) of maps `m` (B, 3, 3) from output to input coordinates in [-1, 1], made in `out` (B, 2 or 3, H, W)"
+    B, k, H, W = out.shape                        # k=3: projective, divide by the third row
+    def coords(n):
+        c = torch.arange(n, device=m.device, dtype=torch.float32)
+        return c * (2 / max(n - 1, 1)) - 1 if align_corners else (2 * c + 1) / n - 1
+    m = m[:, :k, :, None, None]
+    torch.add(m[:, :, 0] * coords(W).view(1, 1, 1, W), m[:, :, 1] * coords(H).view(1, 1, H, 1) + m[:, :, 2], out=out)
+    if k == 3: out[:, :2].div_(out[:, 2:])
+    return out[:, :2].permute(0, 2, 3, 1)         # planes viewed as (B, H, W, 2): grid_sample reads it by strides
+
+# %% ../../nbs/02_data.transforms.ipynb #4380845a
+class AffineAugment(BatchTransform):
+    "Random flip (or dihedral), rotation, zoom and perspective warp of each image, resampled once per batch"
+    order, train_only = 30, False
+    def __init__(self,
+                 do_flip:bool=True,        # flip left to right with probability 0.5
+                 flip_vert:bool=False,     # with `do_flip`: any of the 8 flips and quarter turns instead
+                 max_rotate:float=10.,     # largest rotation, in degrees either way (at most 180)
+                 min_zoom:float=1.,        # smallest zoom factor (below 1 zooms out)
+                 max_zoom:float=1.1,       # largest zoom factor
+                 max_warp:float=0.2,       # largest perspective warp, a fraction of the side (0 is none, below 1)
+                 p_affine:float=0.75,      # probability of each of rotate, zoom and the two warps, per image
+                 size:int|tuple|None=None, # output size (h, w) or one side; None keeps the input's
+                 mode:str='bilinear',      # interpolation: 'bilinear', 'nearest' or 'bicubic'
+                 pad_mode:str='reflection',# outside the image: 'reflection', 'border' or 'zeros'
+                 align_corners:bool=True,  # `F.grid_sample`'s convention for the corner pixels
+                 batch:bool=False):        # one draw for the whole batch instead of one per image
+        _check_aug('AffineAugment', do_flip=do_flip, flip_vert=flip_vert, max_rotate=max_rotate, min_zoom=min_zoom,
+                   max_zoom=max_zoom, max_warp=max_warp, p_affine=p_affine, size=size, mode=mode, pad_mode=pad_mode,
+                   align_corners=align_corners, batch=batch)
+        self.do_flip, self.flip_vert, self.max_rotate, self.min_zoom, self.max_zoom = do_flip, flip_vert, max_rotate, min_zoom, max_zoom
+        self.max_warp, self.p_affine, self.size, self.mode, self.pad_mode = max_warp, p_affine, _size2(size), mode, pad_mode
+        self.align_corners, self.batch = align_corners, batch
+
+    def _buffer(self, shape, device):
+        "The grid's memory, kept for the next batch of the same shape (a fresh large buffer costs more than the grid)"
+        ws = getattr(self, '_ws', None)
+        if ws is None or ws.shape != shape or ws.device != device: ws = self._ws = torch.empty(shape, device=device)
+        return ws
+    def __getstate__(self): return {k: v for k, v in vars(self).items() if k != '_ws'}
+
+    def draw(self, x:torch.Tensor, generator=None):
+        "This batch's sampling matrices (B, 3, 3) and keystones (2, B), drawn from `generator` on `x`'s device"
+        B, H, W = x.shape[0], x.shape[-2], x.shape[-1]
+        r = _rand(11, 1 if self.batch else B, x=x, generator=generator).expand(11, B)
+        on = lambda i: (r[i] < self.p_affine).float()
+        sym = (r[0] * 8).long().clamp_(max=7) if self.flip_vert else torch.ones_like(r[0], dtype=torch.long)
+        sym = sym * (r[1] < 0.5) * self.do_flip                         # which of the 8 symmetries; 0 is none
+        fx, fy, tr = 1 - 2 * (sym & 1), 1 - 2 * ((sym >> 1) & 1), (sym >> 2) & 1
+        ang = on(2) * (2 * r[3] - 1) * math.radians(self.max_rotate)
+        s = 1 / (1 + on(4) * (self.min_zoom - 1 + (self.max_zoom - self.min_zoom) * r[5]))  # 1/zoom
+        m = x.new_zeros(B, 3, 3, dtype=torch.float32); m[:, 2, 2] = 1
+        c, sn = ang.cos(), ang.sin()
+        m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = c * s, -sn * s * H / W, sn * s * W / H, c * s  # rotate in pixels
+        m[:, 0, 2], m[:, 1, 2] = (1 - s) * (2 * r[6] - 1), (1 - s) * (2 * r[7] - 1)                  # zoom centre
+        d = x.new_zeros(B, 3, 3, dtype=torch.float32); d[:, 2, 2] = 1
+        d[:, 0, 0], d[:, 0, 1], d[:, 1, 0], d[:, 1, 1] = fx * (1 - tr), fx * tr, fy * tr, fy * (1 - tr)
+        warp = torch.stack([on(8) * (2 * r[9] - 1), on(10) * (2 * r[10] - 1)]) * self.max_warp
+        return d @ m, warp
+
+    def __call__(self, x, train=True, generator=None):
+        if not isinstance(x, torch.Tensor) or x.ndim != 4: return x
+        B, C, H, W = x.shape
+        size = self.size or (H, W)
+        if not train:
+            if size == (H, W): return x
+            theta, warp = torch.eye(3, device=x.device).expand(B, 3, 3), None
+        else:
+            theta, warp = self.draw(x, generator)
+            if not self.max_warp: warp = None
+        if warp is not None: theta = _keystone(warp[0], warp[1]) @ theta   # the warp after the affine map: one grid
+        grid = _grid(theta, self.align_corners, self._buffer((B, 2 if warp is None else 3, *size), x.device))
+        xf = x if x.dtype == torch.float32 else x.float()
+        out = F.grid_sample(xf, grid, mode=self.mode, padding_mode=self.pad_mode, align_corners=self.align_corners)
+        if x.dtype == torch.uint8: return out.round_().clamp_(0, 255).to(torch.uint8)
+        return out if x.dtype == torch.float32 else out.to(x.dtype)
+
+# %% ../../nbs/02_data.transforms.ipynb #d93ec7e1
+class LightingAugment(BatchTransform):
+    "Random brightness and contrast of each image, applied to the logits of its pixels (floats in [0, 1] or uint8)"
+    order = 40
+    def __init__(self,
+                 max_lighting:float=0.2, # largest change of brightness and contrast (0 is none, below 1)
+                 p_lighting:float=0.75,  # probability of each of the two changes, per image
+                 batch:bool=False):      # one draw for the whole batch instead of one per image
+        _check_aug('LightingAugment', max_lighting=max_lighting, p_lighting=p_lighting, batch=batch)
+        self.max_lighting, self.p_lighting, self.batch = max_lighting, p_lighting, batch
+    def draw(self, x, generator=None):
+        "This batch's brightness (in (0, 1), 0.5 is none) and contrast (a factor, 1 is none), each (B,)"
+        B, ml = x.shape[0], self.max_lighting
+        r = _rand(4, 1 if self.batch else B, x=x, generator=generator).expand(4, B)
+        bright = torch.where(r[0] < self.p_lighting, 0.5 * (1 + ml * (2 * r[1] - 1)), 0.5)
+        contrast = torch.where(r[2] < self.p_lighting, torch.exp(math.log(1 - ml) * (1 - 2 * r[3])), 1.)
+        return bright, contrast
+    def encodes(self, x, generator):
+        bright, contrast = self.draw(x, generator)
+        xf = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        out = torch.logit(xf, eps=1e-7).add_(torch.logit(bright).view(-1, 1, 1, 1)).mul_(contrast.view(-1, 1, 1, 1)).sigmoid_()
+        if x.dtype == torch.uint8: return out.mul_(255).round_().to(torch.uint8)
+        return out.to(x.dtype)
+
+# %% ../../nbs/02_data.transforms.ipynb #e9753bbe
+def aug_transforms(mult:float=1.,             # scales max_rotate, max_lighting and max_warp
+                   do_flip:bool=True,          # random left-right flip
+                   flip_vert:bool=False,       # with do_flip: any of the 8 flips and quarter turns
+                   max_rotate:float=10.,       # largest rotation in degrees (at most 180)
+                   min_zoom:float=1.,          # smallest zoom factor
+                   max_zoom:float=1.1,         # largest zoom factor
+                   max_lighting:float=0.2,     # largest change of brightness and contrast
+                   max_warp:float=0.2,         # largest perspective warp
+                   p_affine:float=0.75,        # probability of each geometric change, per image
+                   p_lighting:float=0.75,      # probability of each lighting change, per image
+                   xtra_tfms:list|None=None,   # more batch transforms to add to the list
+                   size:int|tuple|None=None,   # output size; None keeps the input's
+                   mode:str='bilinear',        # interpolation: 'bilinear', 'nearest' or 'bicubic'
+                   pad_mode:str='reflection',  # outside the image: 'reflection', 'border' or 'zeros'
+                   align_corners:bool=True,    # `F.grid_sample`'s corner convention
+                   batch:bool=False,           # one draw per batch instead of per image
+                   min_scale:float=1.          # below 1: a random crop of at least this area fraction, resized to size
+                  ) -> list:
+    "fastai's augmentations as batch transforms: flip, rotate, zoom and warp in one resample, then brightness and contrast"
+    _check_aug('aug_transforms', mult=mult)
+    max_rotate, max_lighting, max_warp = (v * mult if _num(v) else v for v in (max_rotate, max_lighting, max_warp))
+    _check_aug('aug_transforms', mult=mult, do_flip=do_flip, flip_vert=flip_vert, max_rotate=max_rotate, min_zoom=min_zoom,
+               max_zoom=max_zoom, max_lighting=max_lighting, max_warp=max_warp, p_affine=p_affine, p_lighting=p_lighting,
+               size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners, batch=batch, min_scale=min_scale)
+    if min_scale != 1 and size is None:
+        raise ValueError(f"aug_transforms: min_scale={min_scale!r} crops a random part of each image and resizes it to size; "
+                         f"give size too (for example size=28), or min_scale=1. for no random crop.")
+    asize = size if min_scale == 1 else None
+    res = []
+    if do_flip or max_rotate or max_warp or min_zoom < 1 or max_zoom > 1 or asize is not None:
+        res.append(AffineAugment(do_flip, flip_vert, max_rotate, min_zoom, max_zoom, max_warp, p_affine, asize, mode,
+                                 pad_mode, align_corners, batch))
+    if max_lighting: res.append(LightingAugment(max_lighting, p_lighting, batch))
+    if min_scale != 1: res.append(RandomResizedCrop(size, scale=(min_scale, 1.), ratio=(1., 1.)))
+    xt = [] if xtra_tfms is None else list(xtra_tfms) if isinstance(xtra_tfms, (list, tuple)) else [xtra_tfms]
+    return res + xt
 
 # %% ../../nbs/02_data.transforms.ipynb #f1d60636
 class Resize:

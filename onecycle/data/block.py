@@ -6,12 +6,15 @@ Docs: https://onecycle-dev.github.io/onecycle/data.block.html.md"""
 
 # %% auto #0
 __all__ = ['image_extensions', 'get_files', 'get_image_files', 'fashion_mnist_png', 'parent_label', 'RegexLabeller', 'ColReader',
-           'get_csv_rows', 'RandomSplitter', 'GrandparentSplitter', 'IndexSplitter', 'FuncSplitter', 'ImageError',
-           'load_image', 'TransformBlock', 'ImageReader', 'ImageBlock', 'CategoryBlock', 'MultiCategoryBlock',
-           'RegressionBlock', 'ItemError', 'Datasets', 'DataBlock', 'decode_batch']
+           'get_csv_rows', 'ItemGetter', 'AttrGetter', 'RandomSplitter', 'GrandparentSplitter', 'IndexSplitter',
+           'FuncSplitter', 'EndSplitter', 'MaskSplitter', 'FileSplitter', 'ColSplitter', 'TrainTestSplitter',
+           'ImageError', 'load_image', 'TransformBlock', 'ImageReader', 'ImageBlock', 'CategoryBlock',
+           'BCEWithLogitsLossFlat', 'MSELossFlat', 'MultiCategoryBlock', 'RegressionBlock', 'ItemError', 'Datasets',
+           'DataBlock', 'ImageDataLoaders', 'decode_batch']
 
 # %% ../../nbs/04_data.block.ipynb #4706b2f5
 import csv, inspect, math, os, re, warnings
+from collections import Counter
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -22,19 +25,28 @@ from torchvision.io import decode_image, ImageReadMode
 from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 import matplotlib.pyplot as plt
 from fastcore.basics import patch, listify
-from .transforms import Normalize, Resize, apply_batch_tfms
+from .transforms import IntToFloatTensor, Normalize, Resize, apply_batch_tfms
 from .load import DataLoaders, ItemLoader, TensorLoader, collate_items
 
 # %% ../../nbs/04_data.block.ipynb #04db2808
 image_extensions = {'.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp'}
 
-def get_files(path, extensions=None, recurse:bool=True, folders=None) -> list[Path]:
+def _names(x) -> list|None:
+    "A list of names: None stays None, one string (or path) is one name, not a sequence of letters"
+    if x is None: return None
+    return [x] if isinstance(x, (str, Path)) else list(x)
+
+def get_files(path, # the folder to look in
+              extensions:str|list|None=None, # keep these suffixes only ('.png' or ['.png', '.jpg']; case does not matter)
+              recurse:bool=True, # look in subfolders too
+              folders:str|list|None=None # look only in these first-level subfolders ('train' or ['train', 'valid'])
+             ) -> list[Path]:
     "Files under `path` (sorted), keeping suffixes in `extensions`; `folders` limits the first level"
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"get_files: {path} is not a folder" + ("" if path.exists() else " (it does not exist)"))
-    exts = None if extensions is None else {('' if e.startswith('.') else '.') + e.lower() for e in extensions}
-    roots = [path/f for f in folders] if folders else [path]
+    exts = None if extensions is None else {('' if e.startswith('.') else '.') + e.lower() for e in _names(extensions)}
+    roots = [path/f for f in _names(folders)] if folders else [path]
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing: raise FileNotFoundError(f"get_files: folders {missing} do not exist under {path}")
     res = []
@@ -45,7 +57,10 @@ def get_files(path, extensions=None, recurse:bool=True, folders=None) -> list[Pa
                     if not f.startswith('.') and (exts is None or os.path.splitext(f)[1].lower() in exts)]
     return res
 
-def get_image_files(path, recurse:bool=True, folders=None) -> list[Path]:
+def get_image_files(path, # the folder to look in
+                    recurse:bool=True, # look in subfolders too
+                    folders:str|list|None=None # look only in these first-level subfolders
+                   ) -> list[Path]:
     "Image files under `path` (by suffix: see `image_extensions`)"
     return get_files(path, image_extensions, recurse=recurse, folders=folders)
 
@@ -85,35 +100,93 @@ class RegexLabeller:
     def __repr__(self): return f"RegexLabeller({self.pat.pattern!r})"
 
 # %% ../../nbs/04_data.block.ipynb #ace4b13a
-def _cell(row, col):
-    try: return row[col]
-    except (KeyError, IndexError, TypeError):
-        cols = list(row.keys()) if hasattr(row, 'keys') else f"{len(row)} columns"
-        raise KeyError(f"ColReader: the row has no column {col!r}; it has {cols}") from None
+def _is_missing(v) -> bool:
+    "An empty cell: None, or a float NaN (what pandas reads from one)"
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
+def _columns(row):
+    if hasattr(row, '_fields'): return list(row._fields)
+    if hasattr(row, 'keys'): return list(row.keys())
+    return f"{len(row)} columns (by position)"
+
+def _cell(row, col, who:str='ColReader'):
+    "Column `col` of `row` (a dict, a pandas row, a named tuple or a sequence); an int that is not a key is a position"
+    try:
+        if isinstance(col, str) and col in getattr(row, '_fields', ()): return getattr(row, col)   # a named tuple (itertuples)
+        if isinstance(col, int) and not isinstance(row, (list, tuple)) and col not in row.keys():
+            return row.iloc[col] if hasattr(row, 'iloc') else list(row.values())[col]
+        return row[col]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise KeyError(f"{who}: the row has no column {col!r}; it has {_columns(row)}") from None
+
+# %% ../../nbs/04_data.block.ipynb #20bcf43c
 class ColReader:
-    "Read column(s) `cols` of a row (a dict, a sequence, or a pandas row), with prefix, suffix and label splitting"
-    def __init__(self, cols, pref='', suff:str='', label_delim:str|None=None):
+    "Read column(s) `cols` of a row (a dict, a pandas row, a named tuple or a sequence), with prefix, suffix and label splitting"
+    def __init__(self, cols, # a column name or position, or a list of them
+                 pref:str|Path='', # put before each value: a folder as a `Path`, or any text
+                 suff:str='', # put after each value, e.g. '.png'
+                 label_delim:str|None=None # split each value into a list of labels at this text (an empty cell: no labels)
+                ):
         self.cols = list(cols) if isinstance(cols, (list, tuple)) else [cols]
         self.pref, self.suff, self.label_delim = pref, suff, label_delim
     def _one(self, v):
-        if self.label_delim is not None: return [s for s in str(v).split(self.label_delim) if s]
+        if self.label_delim is not None:
+            return [] if _is_missing(v) else [s.strip() for s in str(v).split(self.label_delim) if s.strip()]
         if isinstance(self.pref, Path): return self.pref/f'{v}{self.suff}'
         return f'{self.pref}{v}{self.suff}' if (self.pref or self.suff) else v
     def __call__(self, row):
         vals = [self._one(_cell(row, c)) for c in self.cols]
         return vals[0] if len(vals) == 1 else vals
-    def __repr__(self): return f"ColReader({self.cols if len(self.cols) > 1 else self.cols[0]!r})"
+    def __repr__(self):
+        extra = ''.join(f", {k}={v!r}" for k, v in (('pref', self.pref), ('suff', self.suff), ('label_delim', self.label_delim)) if v)
+        return f"ColReader({self.cols if len(self.cols) > 1 else self.cols[0]!r}{extra})"
 
-def get_csv_rows(path, **kwargs) -> list[dict]:
-    "The rows of a CSV file as dicts (column name -> text); `kwargs` go to `csv.DictReader`"
-    with open(path, newline='') as f: return list(csv.DictReader(f, **kwargs))
+# %% ../../nbs/04_data.block.ipynb #7590d532
+def get_csv_rows(path, # the CSV file
+                 header:str|None='infer', # 'infer': the first line names the columns; None: no header, columns are 0, 1, ...
+                 **kwargs # passed to `csv.reader` (delimiter=..., quotechar=...)
+                ) -> list[dict]:
+    "The rows of a CSV file as dicts (column -> text)"
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"get_csv_rows: no file {path}" + ("" if path.parent.is_dir() else f" (no folder {path.parent})"))
+    with open(path, newline='') as f: lines = [r for r in csv.reader(f, **kwargs) if r]
+    if header is None: return [dict(enumerate(r)) for r in lines]
+    if not lines: return []
+    cols = lines[0]
+    for n, r in enumerate(lines[1:], 2):
+        if len(r) != len(cols):
+            raise ValueError(f"get_csv_rows: line {n} of {path} has {len(r)} values but the header names {len(cols)} columns {cols}")
+    return [dict(zip(cols, r)) for r in lines[1:]]
+
+# %% ../../nbs/04_data.block.ipynb #d372fa26
+class ItemGetter:
+    "Element `i` of an item (a tuple, a list, a dict): `get_y=ItemGetter(1)`"
+    def __init__(self, i): self.i = i # the index or key
+    def __call__(self, o):
+        try: return o[self.i]
+        except (KeyError, IndexError, TypeError): raise KeyError(f"ItemGetter: the item {o!r:.80} has no element {self.i!r}") from None
+    def __repr__(self): return f"ItemGetter({self.i!r})"
+
+class AttrGetter:
+    "Attribute `nm` of an item, or `default` when it has none"
+    def __init__(self, nm:str, # the attribute's name
+                 default=None # what items without it give
+                ): self.nm, self.default = nm, default
+    def __call__(self, o): return getattr(o, self.nm, self.default)
+    def __repr__(self): return f"AttrGetter({self.nm!r})"
 
 # %% ../../nbs/04_data.block.ipynb #d99dacb7
+def _check_pct(who:str, valid_pct):
+    if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
+        raise ValueError(f"{who}: valid_pct must be a fraction in (0, 1), such as 0.2, got {valid_pct!r}. To choose the "
+                         f"validation items yourself use IndexSplitter, ColSplitter or GrandparentSplitter")
+
 class RandomSplitter:
     "Hold out a random `valid_pct` of the items (the same ones for the same `seed`)"
-    def __init__(self, valid_pct:float=0.2, seed:int|None=None):
-        if not 0 <= valid_pct < 1: raise ValueError(f"RandomSplitter: valid_pct must be in [0, 1), got {valid_pct}")
+    def __init__(self, valid_pct:float=0.2, # the fraction of the items for validation, in (0, 1)
+                 seed:int|None=None # the same seed gives the same split
+                ):
+        _check_pct('RandomSplitter', valid_pct)
         self.valid_pct, self.seed = valid_pct, seed
     def __call__(self, items):
         g = None if self.seed is None else torch.Generator().manual_seed(self.seed)
@@ -123,12 +196,14 @@ class RandomSplitter:
     def __repr__(self): return f"RandomSplitter(valid_pct={self.valid_pct}, seed={self.seed})"
 
 class GrandparentSplitter:
-    "Split by the name of the folder two levels up: `train_name` or `valid_name`"
-    def __init__(self, train_name:str='train', valid_name:str='valid'): self.train_name, self.valid_name = train_name, valid_name
+    "Split by the name of the folder two levels up: `train_name` or `valid_name` (each one name or a list)"
+    def __init__(self, train_name:str|list='train', valid_name:str|list='valid'):
+        self.train_name, self.valid_name = train_name, valid_name
     def __call__(self, items):
         gp = [Path(o).parent.parent.name for o in items]
-        train = [i for i, g in enumerate(gp) if g == self.train_name]
-        valid = [i for i, g in enumerate(gp) if g == self.valid_name]
+        tn, vn = set(_names(self.train_name)), set(_names(self.valid_name))
+        train = [i for i, g in enumerate(gp) if g in tn]
+        valid = [i for i, g in enumerate(gp) if g in vn]
         for name, idx in ((self.train_name, train), (self.valid_name, valid)):
             if not idx: raise ValueError(f"GrandparentSplitter: no item is in a {name!r} folder (the folders two levels "
                                          f"up are {sorted(set(gp))[:6]}); pass train_name=... and valid_name=...")
@@ -152,6 +227,122 @@ class FuncSplitter:
         flags = [bool(self.func(o)) for o in items]
         return [i for i, f in enumerate(flags) if not f], [i for i, f in enumerate(flags) if f]
     def __repr__(self): return f"FuncSplitter({getattr(self.func, '__name__', self.func)})"
+
+# %% ../../nbs/04_data.block.ipynb #1c15437c
+class EndSplitter:
+    "The last `valid_pct` of the items (the first, if not `valid_last`) are for validation"
+    def __init__(self, valid_pct:float=0.2, # the fraction of the items for validation, in (0, 1)
+                 valid_last:bool=True # the last items (else the first)
+                ):
+        _check_pct('EndSplitter', valid_pct)
+        self.valid_pct, self.valid_last = valid_pct, valid_last
+    def __call__(self, items):
+        n = len(items); cut = int(self.valid_pct * n); idx = list(range(n))
+        return (idx[:n - cut], idx[n - cut:]) if self.valid_last else (idx[cut:], idx[:cut])
+    def __repr__(self): return f"EndSplitter(valid_pct={self.valid_pct}, valid_last={self.valid_last})"
+
+class MaskSplitter:
+    "The items where `mask` is true are for validation"
+    def __init__(self, mask): self.mask = [bool(m) for m in mask] # one true/false per item (a list, an array, a tensor)
+    def __call__(self, items):
+        if len(self.mask) != len(items):
+            raise ValueError(f"MaskSplitter: the mask has {len(self.mask)} values for {len(items)} items; give one per item")
+        return [i for i, m in enumerate(self.mask) if not m], [i for i, m in enumerate(self.mask) if m]
+    def __repr__(self): return f"MaskSplitter({sum(self.mask)} of {len(self.mask)} for validation)"
+
+class FileSplitter:
+    "The items whose file name is listed in the text file `fname` (one name a line) are for validation"
+    def __init__(self, fname): # the text file that names the validation files
+        self.fname = Path(fname)
+        if not self.fname.is_file():
+            raise FileNotFoundError(f"FileSplitter: no file {self.fname}; it should name the validation files, one a line")
+        self.names = {l.strip() for l in self.fname.read_text().splitlines() if l.strip()}
+    def __call__(self, items):
+        flags = [Path(o).name in self.names for o in items]
+        if not any(flags):
+            raise ValueError(f"FileSplitter: none of the {len(self.names)} names in {self.fname} (e.g. {sorted(self.names)[:1]}) "
+                             f"is the file name of an item (e.g. {Path(items[0]).name!r}); list names without their folders")
+        return [i for i, f in enumerate(flags) if not f], [i for i, f in enumerate(flags) if f]
+    def __repr__(self): return f"FileSplitter({self.fname.name!r}: {len(self.names)} names)"
+
+# %% ../../nbs/04_data.block.ipynb #eeeb2a1d
+_TRUE, _FALSE = {'true', 't', 'yes', 'y', '1', '1.0'}, {'false', 'f', 'no', 'n', '0', '0.0', ''}
+
+def _flag(v, what:str) -> bool:
+    "`v` as a bool; text as a CSV file writes it ('True', '0', 'yes', ...)"
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in _TRUE or s in _FALSE: return s in _TRUE
+    elif not _is_missing(v) and isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)): return bool(v)
+    raise ValueError(f"{what}, which is neither true nor false; expected True/False, 1/0 or yes/no")
+
+class ColSplitter:
+    "Rows whose column `col` is true (or, with `on`, equal to `on` or in it) are for validation"
+    def __init__(self, col:str|int='is_valid', # the column's name (or position)
+                 on=None # a value (or a list of values) that marks validation rows; None: the column is true/false
+                ): self.col, self.on = col, on
+    def _valid(self, v, i) -> bool:
+        if self.on is None: return _flag(v, f"ColSplitter: row {i} has {self.col}={v!r}")
+        ons = self.on if isinstance(self.on, (list, tuple, set)) else [self.on]
+        return any(v == o or str(v) == str(o) for o in ons)   # a CSV file's text '1' matches on=1
+    def __call__(self, items):
+        if hasattr(items, 'to_dict'): items = items.to_dict('records')
+        flags = [self._valid(_cell(r, self.col, 'ColSplitter'), i) for i, r in enumerate(items)]
+        if not any(flags):
+            raise ValueError(f"ColSplitter: no row is for validation (column {self.col!r} is never "
+                             f"{'true' if self.on is None else repr(self.on)}); check the column, or use another splitter")
+        return [i for i, f in enumerate(flags) if not f], [i for i, f in enumerate(flags) if f]
+    def __repr__(self): return f"ColSplitter({self.col!r}" + ("" if self.on is None else f", on={self.on!r}") + ")"
+
+# %% ../../nbs/04_data.block.ipynb #c6367347
+def _sorted(vals):
+    try: return sorted(vals)
+    except TypeError: return sorted(vals, key=str)
+
+def _alloc(counts:list, total:int) -> list:
+    "Share `total` among groups in proportion to `counts`, in whole numbers that add up (largest remainders first)"
+    exact = [total * c / sum(counts) for c in counts]
+    got = [math.floor(e) for e in exact]
+    for k in sorted(range(len(counts)), key=lambda k: got[k] - exact[k])[:total - sum(got)]: got[k] += 1
+    return got
+
+class TrainTestSplitter:
+    "A random `test_size` of the items for validation, as scikit-learn's `train_test_split`, optionally stratified"
+    def __init__(self, test_size:float|int=0.2, # a fraction in (0, 1) of the items, or a number of items
+                 random_state:int|None=None, # the seed
+                 stratify=None, # one label per item: each label keeps its share in both parts
+                 train_size:float|int|None=None, # the same for training (default: all the rest)
+                 shuffle:bool=True # shuffle before splitting (else the first items train, the next ones validate)
+                ): self.test_size, self.random_state, self.stratify, self.train_size, self.shuffle = test_size, random_state, stratify, train_size, shuffle
+    def _size(self, v, n, name, up):
+        if isinstance(v, float) and 0 < v < 1: return math.ceil(v * n) if up else math.floor(v * n)
+        if isinstance(v, int) and not isinstance(v, bool) and 0 < v < n: return v
+        raise ValueError(f"TrainTestSplitter: {name} must be a fraction in (0, 1) or a number of items in [1, {n - 1}], got {v!r}")
+    def __call__(self, items):
+        n = len(items)
+        n_test = self._size(self.test_size, n, 'test_size', True)
+        n_train = n - n_test if self.train_size is None else self._size(self.train_size, n, 'train_size', False)
+        if n_train + n_test > n or n_train == 0:
+            raise ValueError(f"TrainTestSplitter: {n_train} training and {n_test} validation items do not fit in {n} items")
+        g = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))) if self.random_state is None else self.random_state)
+        if self.stratify is None:
+            perm = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
+            return (sorted(perm[n_test:n_test + n_train]), sorted(perm[:n_test])) if self.shuffle else (perm[:n_train], perm[n_train:n_train + n_test])
+        labels = list(self.stratify)
+        if len(labels) != n: raise ValueError(f"TrainTestSplitter: stratify has {len(labels)} labels for {n} items")
+        if not self.shuffle: raise ValueError("TrainTestSplitter: stratify needs shuffle=True")
+        groups = {}
+        for i, l in enumerate(labels): groups.setdefault(l, []).append(i)
+        groups = [groups[k] for k in _sorted(groups)]
+        if min(map(len, groups)) < 2: raise ValueError("TrainTestSplitter: with stratify every label needs at least 2 items")
+        tests = _alloc([len(gr) for gr in groups], n_test)
+        trains = _alloc([len(gr) - t for gr, t in zip(groups, tests)], n_train)
+        train, valid = [], []
+        for gr, nt, nr in zip(groups, tests, trains):
+            p = [gr[j] for j in torch.randperm(len(gr), generator=g).tolist()]
+            valid += p[:nt]; train += p[nt:nt + nr]
+        return sorted(train), sorted(valid)
+    def __repr__(self): return f"TrainTestSplitter(test_size={self.test_size}, random_state={self.random_state}" + (", stratified" if self.stratify is not None else "") + ")"
 
 # %% ../../nbs/04_data.block.ipynb #9f864d3c
 warnings.filterwarnings('ignore', message='The image decoding and encoding capabilities of TorchVision', category=DeprecationWarning)
@@ -181,6 +372,9 @@ class TransformBlock:
         self.type_tfms, self.item_tfms, self.batch_tfms = listify(type_tfms), listify(item_tfms), listify(batch_tfms)
         self.loss_func = loss_func
     def setup(self, values): "Learn what is needed from the training set's raw values"
+    def missing_files(self, values) -> list[int]:
+        "The positions of the raw `values` that name files which do not exist (checked before anything is decoded)"
+        return []
     def encode(self, v):
         for f in self.type_tfms: v = f(v)
         return v
@@ -202,27 +396,52 @@ class ImageReader:
     def __repr__(self): return f"load_image(gray={self.gray})"
 
 class ImageBlock(TransformBlock):
-    "Images, decoded to uint8 (C, H, W): 1 channel if `gray`, else RGB"
-    def __init__(self, gray:bool=False, item_tfms=None, batch_tfms=None):
-        super().__init__(ImageReader(gray), item_tfms, batch_tfms)
-        self.gray = gray
+    "Images: uint8 (C, H, W) per item, float32 in [0, 1] per batch on the device (`IntToFloatTensor`)"
+    def __init__(self, gray:bool=False, # one channel, else RGB
+                 item_tfms=None, # this block's item transforms (run on each image, in the workers)
+                 batch_tfms=None, # this block's batch transforms (run on each batch, on the device)
+                 to_float:bool=True # batches become float32 in [0, 1]; False keeps the raw uint8 0-255
+                ):
+        super().__init__(ImageReader(gray), item_tfms, ([IntToFloatTensor()] if to_float else []) + listify(batch_tfms))
+        self.gray, self.to_float = gray, to_float
+    def missing_files(self, values) -> list[int]:
+        "The positions of the `values` that are paths to files which do not exist"
+        return [i for i, v in enumerate(values) if isinstance(v, (str, Path)) and not os.path.isfile(v)]
     def show(self, t, ax, title=None, color='black'):
         t = t.detach().cpu()
-        t = t.float() / 255 if t.dtype == torch.uint8 else t.float().clamp(0, 1)
+        t = t.float().clamp(0, 1) if t.is_floating_point() else t.float() / 255
         ax.imshow(t[0] if t.shape[0] == 1 else t.permute(1, 2, 0), cmap='gray' if t.shape[0] == 1 else None, vmin=0, vmax=1)
         if title: ax.set_title(title, fontsize=8, color=color)
         ax.axis('off')
-    def __repr__(self): return f"ImageBlock(gray={self.gray})"
+    def __repr__(self): return f"ImageBlock(gray={self.gray}" + ("" if self.to_float else ", to_float=False") + ")"
 
 # %% ../../nbs/04_data.block.ipynb #13ed301a
-def _sorted(vals):
-    try: return sorted(vals)
-    except TypeError: return sorted(vals, key=str)
+_DELIMS = (';', ',', '|')
+
+def _check_single_labels(values, who:str='CategoryBlock'):
+    "Stop lists, empty labels and labels joined by a delimiter in a single-label block"
+    lst = next((v for v in values if isinstance(v, (list, tuple, set))), None)
+    if lst is not None: raise TypeError(f"{who}: the label {lst!r} is a list; for several labels per item use MultiCategoryBlock")
+    n_empty = sum(1 for v in values if _is_missing(v) or v == '')
+    if n_empty: raise ValueError(f"{who}: {n_empty} training item(s) have an empty label; fill them in, or leave those rows out")
+    labels = {v for v in values if isinstance(v, str)}
+    for d in _DELIMS:
+        joined = sorted(v for v in labels if d in v)
+        if not joined: continue
+        uses = Counter(p.strip() for v in labels for p in {s.strip() for s in v.split(d)} if p.strip())
+        part, n = uses.most_common(1)[0]
+        if n > 1:
+            raise ValueError(f"{who}: labels such as {joined[0]!r} look like several labels joined by {d!r} ({part!r} is part of "
+                             f"{n} different labels), so each combination would become a class of its own. For several labels "
+                             f"per item use MultiCategoryBlock with get_y=ColReader(..., label_delim={d!r}); if these are "
+                             f"single labels, give them: CategoryBlock(vocab=[...])")
 
 class CategoryBlock(TransformBlock):
     "Single-label classification: label -> int64 index into `vocab` (sorted training labels)"
     lazy = False
-    def __init__(self, vocab=None, sort:bool=True):
+    def __init__(self, vocab=None, # the labels, in order; default: the training labels, sorted
+                 sort:bool=True # sort the training labels (else: in order of appearance)
+                ):
         super().__init__(loss_func=nn.CrossEntropyLoss())
         self.sort, self.vocab = sort, None
         if vocab is not None: self._set_vocab(vocab)
@@ -230,7 +449,9 @@ class CategoryBlock(TransformBlock):
         self.vocab = list(vocab)
         self.o2i = {v: i for i, v in enumerate(self.vocab)}
     def setup(self, values):
-        if self.vocab is None: self._set_vocab(_sorted(set(values)) if self.sort else list(dict.fromkeys(values)))
+        if self.vocab is None:
+            _check_single_labels(values)
+            self._set_vocab(_sorted(set(values)) if self.sort else list(dict.fromkeys(values)))
     def encode(self, v):
         try: return torch.tensor(self.o2i[v])
         except KeyError: raise KeyError(f"CategoryBlock: label {v!r} is not in the vocab {self.vocab[:10]}"
@@ -239,17 +460,56 @@ class CategoryBlock(TransformBlock):
     def decode(self, t): return self.vocab[int(t)]
     def __repr__(self): return f"CategoryBlock(vocab={len(self.vocab) if self.vocab else None} classes)"
 
+# %% ../../nbs/04_data.block.ipynb #04ff62e6
+def _flat(inp, targ, axis, floatify, who):
+    "Outputs and targets as (batch, values per item), with the values' axis last"
+    if inp.numel() != targ.numel():
+        raise ValueError(f"{who}: the model gives outputs of shape {tuple(inp.shape)} for targets of shape {tuple(targ.shape)}; "
+                         f"it needs one output per target value ({targ[0].numel() if targ.ndim else 1} per item)")
+    if inp.ndim > 2 and axis not in (-1, inp.ndim - 1): inp, targ = inp.transpose(axis, -1), targ.transpose(axis, -1)
+    inp, targ = inp.reshape(len(inp), -1), targ.reshape(len(targ), -1)
+    return inp, (targ.float() if floatify else targ)
+
+class BCEWithLogitsLossFlat(nn.BCEWithLogitsLoss):
+    "Binary cross-entropy on logits for multi-hot targets; sigmoid `activation`, `decodes` keeps the values above `thresh`"
+    def __init__(self, *args, axis:int=-1, floatify:bool=True, thresh:float=0.5, **kwargs):
+        super().__init__(*args, **kwargs); self.axis, self.floatify, self.thresh = axis, floatify, thresh
+    def forward(self, inp, targ): return super().forward(*_flat(inp, targ, self.axis, self.floatify, 'BCEWithLogitsLossFlat'))
+    def activation(self, x): return torch.sigmoid(x)
+    def decodes(self, x): return x > self.thresh
+    def __repr__(self): return f"BCEWithLogitsLossFlat(thresh={self.thresh})"
+
+class MSELossFlat(nn.MSELoss):
+    "Mean squared error between outputs and targets with as many values per item, whatever their shapes"
+    def __init__(self, *args, axis:int=-1, floatify:bool=True, **kwargs):
+        super().__init__(*args, **kwargs); self.axis, self.floatify = axis, floatify
+    def forward(self, inp, targ): return super().forward(*_flat(inp, targ, self.axis, self.floatify, 'MSELossFlat'))
+    def __repr__(self): return "MSELossFlat()"
+
 # %% ../../nbs/04_data.block.ipynb #7d7a8823
 class MultiCategoryBlock(CategoryBlock):
-    "Multi-label classification: list of labels -> multi-hot float32 vector over `vocab`"
-    def __init__(self, vocab=None, thresh:float=0.5):
+    "Multi-label classification: a list of labels (or, `encoded`, one 0/1 per label of `vocab`) -> multi-hot float32 vector"
+    def __init__(self, encoded:bool=False, # the targets are already one 0/1 value per label of `vocab` (e.g. a column each)
+                 vocab=None, # the labels; default: every training label, sorted (required with `encoded`)
+                 thresh:float=0.5 # `decode` keeps the labels whose value (a probability) is above this
+                ):
+        if encoded and vocab is None:
+            raise ValueError("MultiCategoryBlock(encoded=True) needs vocab=[...]: the name of each label, in the order of the values")
         super().__init__(vocab)
-        self.loss_func, self.thresh = nn.BCEWithLogitsLoss(), thresh
+        self.encoded, self.thresh, self.loss_func = encoded, thresh, BCEWithLogitsLossFlat(thresh=thresh)
+    def _check(self, vs):
+        if isinstance(vs, str): raise TypeError(f"MultiCategoryBlock: expected a list of labels, got the string {vs!r}; "
+                                                f"split it, e.g. get_y=ColReader(col, label_delim=';')")
     def setup(self, values):
+        for vs in values: self._check(vs)
         if self.vocab is None: self._set_vocab(_sorted({v for vs in values for v in vs}))
     def encode(self, vs):
-        if isinstance(vs, str): raise TypeError(f"MultiCategoryBlock: expected a list of labels, got the string {vs!r}; "
-                                                f"split it, e.g. ColReader(col, label_delim=' ')")
+        self._check(vs)
+        if self.encoded:
+            try: t = torch.as_tensor(np.asarray(vs, dtype=np.float32))
+            except (TypeError, ValueError): raise ValueError(f"MultiCategoryBlock(encoded=True): expected 0/1 values, got {vs!r}") from None
+            if t.shape != (len(self.vocab),): raise ValueError(f"MultiCategoryBlock(encoded=True): expected {len(self.vocab)} values (one per label of the vocab), got {vs!r}")
+            return t
         t = torch.zeros(len(self.vocab))
         for v in vs: t[super().encode(v)] = 1.
         return t
@@ -260,11 +520,16 @@ class MultiCategoryBlock(CategoryBlock):
 class RegressionBlock(TransformBlock):
     "Numbers (a scalar or a vector of `n_out`) -> float32, with an MSE loss"
     lazy = False
-    def __init__(self, n_out:int|None=None):
-        super().__init__(loss_func=nn.MSELoss())
+    def __init__(self, n_out:int|None=None): # how many numbers per item (None: any, checked only by the model)
+        super().__init__(loss_func=MSELossFlat())
         self.n_out = n_out
     def encode(self, v):
-        t = torch.as_tensor(np.asarray(v, dtype=np.float32))
+        try: a = np.asarray(v, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"RegressionBlock: expected a number (or a list of numbers), got {v!r} ({type(v).__name__}); "
+                             f"check that get_y reads the right column and that it holds numbers") from None
+        if np.isnan(a).any(): raise ValueError(f"RegressionBlock: the target {v!r} is missing (NaN); fill it in, or leave the row out")
+        t = torch.as_tensor(a)
         if self.n_out is not None and t.numel() != self.n_out:
             raise ValueError(f"RegressionBlock: expected {self.n_out} numbers, got {t.numel()} ({v!r})")
         return t
@@ -294,6 +559,7 @@ class Datasets:
         train, valid = splits
         bad, skipped = set(), {}
         self.raw = [self._apply_getter(k, bad, skipped, errors) for k in range(len(self.blocks))]
+        for k in range(len(self.blocks)): self._check_files(k, bad, skipped, errors)
         for k, b in enumerate(self.blocks): b.setup([self.raw[k][i] for i in train if i not in bad])
         self.encoded = {}
         for k, b in enumerate(self.blocks):
@@ -320,6 +586,19 @@ class Datasets:
                 if errors == 'raise': raise
                 res.append(None); bad.add(i); skipped[i] = str(e)
         return res
+
+    def _check_files(self, k, bad, skipped, errors):
+        "Stop (or with errors='skip', leave out) the items whose block-`k` value names a file that does not exist"
+        b, g, raw = self.blocks[k], self.getters[k], self.raw[k]
+        miss = [i for i in b.missing_files(raw) if i not in bad]
+        if not miss: return
+        step = f"{'get_x' if k < self.n_inp else 'get_y'} ({_name(g) if g is not None else 'the item itself'})"
+        i = miss[0]
+        msg = (f"{type(b).__name__}: the file {str(raw[i])!r} that {step} gave for item {i} ({self.items[i]!r}) does not exist"
+               + (f"; {len(miss) - 1} other item(s) name missing files too (the next: item {miss[1]}, {str(raw[miss[1]])!r})" if len(miss) > 1 else "")
+               + ". Check the folder and the file names (ColReader's pref= and suff=), or pass errors='skip' to leave them out")
+        if errors == 'raise': raise FileNotFoundError(msg)
+        for j in miss: bad.add(j); skipped[j] = f"item {j}: no file {str(raw[j])!r}"
 
     def steps(self, k, train:bool):
         "The lazy steps of block `k`, as (name, function) pairs"
@@ -374,10 +653,19 @@ def _per_block(f, n, what):
         return list(f)
     return [f] * n
 
+def _is_csv(source) -> bool: return isinstance(source, (str, Path)) and str(source).lower().endswith('.csv')
+
 class DataBlock:
     "The recipe for turning a source into `Datasets` and `DataLoaders`"
-    def __init__(self, blocks, get_items=None, get_x=None, get_y=None, splitter=None, item_tfms=None,
-                 batch_tfms=None, n_inp:int|None=None):
+    def __init__(self, blocks, # the kinds of data, inputs first: blocks, or block classes for their defaults
+                 get_items=None, # source -> items (e.g. get_image_files); None: the source is the items (a list, a DataFrame, a .csv path)
+                 get_x=None, # item -> raw input: one function, or one per input
+                 get_y=None, # item -> raw target: one function, or one per target
+                 splitter=None, # items -> (training indices, validation indices); default RandomSplitter()
+                 item_tfms=None, # transforms of each image, in the workers (e.g. Resize)
+                 batch_tfms=None, # transforms of each batch of inputs, on the device (e.g. RandomFlip, Normalize)
+                 n_inp:int|None=None # how many blocks are inputs (default: all but the last)
+                ):
         self.blocks = [b() if isinstance(b, type) else b for b in (blocks if isinstance(blocks, (list, tuple)) else [blocks])]
         for b in self.blocks:
             if not isinstance(b, TransformBlock): raise TypeError(f"DataBlock: {b!r} is not a block (a TransformBlock)")
@@ -389,11 +677,22 @@ class DataBlock:
         self.get_items, self.splitter = get_items, splitter if splitter is not None else RandomSplitter()
         self.item_tfms, self.batch_tfms = listify(item_tfms), listify(batch_tfms)
 
+    def source_step(self, source) -> str:
+        "The name of the step that turns `source` into items (for `summary`)"
+        if self.get_items is not None: return f"get_items ({_name(self.get_items)})"
+        if _is_csv(source): return f"get_csv_rows ({Path(source).name})"
+        return "the source (a DataFrame's rows)" if hasattr(source, 'to_dict') else "the source"
+
     def _items(self, source):
-        items = self.get_items(source) if self.get_items is not None else source
+        if self.get_items is not None: items = self.get_items(source)
+        elif _is_csv(source): items = get_csv_rows(source)
+        else: items = source
+        table = hasattr(items, 'to_dict') or _is_csv(source)
         if hasattr(items, 'to_dict'): items = items.to_dict('records')
         items = list(items)
         if not items:
+            if table: raise ValueError(f"DataBlock: the table {Path(source).name if _is_csv(source) else '(a DataFrame)'} has no "
+                                       f"rows; check the file (a header line alone is an empty table) and any filtering")
             how = f"{_name(self.get_items)}({source!r})" if self.get_items else "the source"
             raise ValueError(f"DataBlock: {how} gave no items; check the path and the file extensions")
         return items
@@ -450,6 +749,107 @@ def _setup_tfms(tfms, get_sample):
         x = get_sample()
         for t in needs: t.setup(x)
 
+# %% ../../nbs/04_data.block.ipynb #e91924bb
+class _OnName:
+    "Apply `f` to a path's file name"
+    def __init__(self, f): self.f = f
+    def __call__(self, o): return self.f(Path(o).name)
+    def __repr__(self): return f"{_name(self.f)} on the file name"
+
+class _ImageFiles:
+    "get_image_files in some first-level folders"
+    def __init__(self, folders): self.folders = folders
+    def __call__(self, path): return get_image_files(path, folders=self.folders)
+    def __repr__(self): return f"get_image_files(folders={self.folders})"
+
+class ImageDataLoaders:
+    "fastai's shortcuts: the `DataBlock` for a common layout of image files, built and turned into `DataLoaders` in one call"
+    @staticmethod
+    def _dls(y_block, source, gray=False, item_tfms=None, batch_tfms=None, seed=None, **kwargs) -> DataLoaders:
+        kw = {k: kwargs.pop(k) for k in ('get_items', 'get_x', 'get_y', 'splitter') if k in kwargs}
+        return DataBlock((ImageBlock(gray=gray), y_block), item_tfms=item_tfms, batch_tfms=batch_tfms, **kw).dataloaders(source, seed=seed, **kwargs)
+
+    @classmethod
+    def from_folder(cls, path, # the folder
+                    train:str|list='train', # the training folder(s) under `path`
+                    valid:str|list='valid', # the validation folder(s) under `path`
+                    valid_pct:float|None=None, # instead: hold out this fraction of all the images at random
+                    seed:int|None=None, vocab=None, **kwargs) -> DataLoaders:
+        "Images labelled by their folder: `path/train/<class>/` and `path/valid/<class>/`, or with `valid_pct` any `path/<class>/`"
+        if valid_pct is None:
+            return cls._dls(CategoryBlock(vocab=vocab), path, get_items=_ImageFiles(_names(train) + _names(valid)), get_y=parent_label,
+                            splitter=GrandparentSplitter(train_name=train, valid_name=valid), seed=seed, **kwargs)
+        return cls._dls(CategoryBlock(vocab=vocab), path, get_items=get_image_files, get_y=parent_label,
+                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
+
+    @classmethod
+    def from_path_func(cls, path, fnames, label_func, # the folder, the files (relative to it, or absolute), path -> label
+                       valid_pct:float=0.2, seed:int|None=None, **kwargs) -> DataLoaders:
+        "The files `fnames`, labelled by `label_func(path)`, a random `valid_pct` held out"
+        return cls._dls(CategoryBlock, [Path(path)/f for f in fnames], get_y=label_func,
+                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
+
+    @classmethod
+    def from_name_func(cls, path, fnames, label_func, **kwargs) -> DataLoaders:
+        "The files `fnames`, labelled by `label_func(file name)`"
+        return cls.from_path_func(path, fnames, _OnName(label_func), **kwargs)
+
+    @classmethod
+    def from_path_re(cls, path, fnames, pat:str, **kwargs) -> DataLoaders:
+        "The files `fnames`, labelled by the first group of the regular expression `pat` in their path"
+        return cls.from_path_func(path, fnames, RegexLabeller(pat), **kwargs)
+
+    @classmethod
+    def from_name_re(cls, path, fnames, pat:str, **kwargs) -> DataLoaders:
+        "The files `fnames`, labelled by the first group of the regular expression `pat` in their file name"
+        return cls.from_name_func(path, fnames, RegexLabeller(pat), **kwargs)
+
+    @classmethod
+    def from_df(cls, df, # a pandas DataFrame, or a list of rows (dicts)
+                path='.', # the folder the file names are relative to
+                valid_pct:float=0.2, seed:int|None=None,
+                fn_col:int|str=0, # the column of file names
+                folder:str|None=None, # a subfolder of `path` the files are in
+                suff:str='', # appended to each file name (e.g. '.png')
+                label_col:int|str|list=1, # the label column, or several 0/1 columns (multi-label)
+                label_delim:str|None=None, # split the labels at this text (multi-label)
+                y_block=None, # the target block (default: CategoryBlock, or MultiCategoryBlock for several labels)
+                valid_col:int|str|None=None, # a true/false column marking the validation rows (else `valid_pct` at random)
+                **kwargs) -> DataLoaders:
+        "Images named in a table, with their labels"
+        rows = df.to_dict('records') if hasattr(df, 'to_dict') else list(df)
+        if not rows: raise ValueError("ImageDataLoaders.from_df: the table has no rows")
+        label_cols = list(label_col) if isinstance(label_col, (list, tuple)) else [label_col]
+        for c in (fn_col, *label_cols, valid_col):
+            if c is not None: _cell(rows[0], c, 'ImageDataLoaders.from_df')
+        multi = len(label_cols) > 1
+        if y_block is None:
+            y_block = MultiCategoryBlock(encoded=True, vocab=label_cols) if multi else MultiCategoryBlock if label_delim is not None else CategoryBlock
+        pref = Path(path) if folder is None else Path(path)/folder
+        splitter = RandomSplitter(valid_pct, seed=seed) if valid_col is None else ColSplitter(valid_col)
+        return cls._dls(y_block, rows, get_x=ColReader(fn_col, pref=pref, suff=suff),
+                        get_y=ColReader(label_col, label_delim=label_delim), splitter=splitter, seed=seed, **kwargs)
+
+    @classmethod
+    def from_csv(cls, path, # the folder of the CSV file (and of the images, unless `folder`)
+                 csv_fname:str='labels.csv', # the CSV file's name in `path`
+                 header:str|None='infer', # 'infer': the first line names the columns; None: columns 0, 1, ...
+                 delimiter:str|None=None, # the CSV delimiter (default ',')
+                 **kwargs) -> DataLoaders:
+        "Images named in the CSV file `path/csv_fname`, with their labels (the arguments of `from_df`)"
+        rows = get_csv_rows(Path(path)/csv_fname, header=header, **({} if delimiter is None else {'delimiter': delimiter}))
+        if not rows: raise ValueError(f"ImageDataLoaders.from_csv: the table {Path(path)/csv_fname} has no rows")
+        return cls.from_df(rows, path, **kwargs)
+
+    @classmethod
+    def from_lists(cls, path, fnames, labels, # the folder, the files (relative to it), their labels
+                   valid_pct:float=0.2, seed:int|None=None, y_block=CategoryBlock, **kwargs) -> DataLoaders:
+        "The files `fnames` with the labels `labels`"
+        fnames, labels = list(fnames), list(labels)
+        if len(fnames) != len(labels): raise ValueError(f"ImageDataLoaders.from_lists: {len(fnames)} files but {len(labels)} labels")
+        return cls._dls(y_block, list(zip(fnames, labels)), get_x=ColReader(0, pref=Path(path)), get_y=ColReader(1),
+                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
+
 # %% ../../nbs/04_data.block.ipynb #29ee4458
 def _desc(v) -> str:
     if isinstance(v, torch.Tensor):
@@ -469,9 +869,9 @@ def summary(self:DataBlock, source, bs:int=4, device='cpu'):
             print(f"  !! {name} failed: {type(e).__name__}: {e}")
             raise
         print(f"  {name:<34} -> {_desc(v)}"); return v
-    items = step(f"get_items ({_name(self.get_items) if self.get_items else 'the source'})", self._items, source)
+    items = step(self.source_step(source), self._items, source)
     splits = step(f"splitter ({self.splitter!r})", self.splitter, items)
-    dsets = step("Datasets (getters, setup, encode)", Datasets, items, self.blocks, self.getters, splits,
+    dsets = step("Datasets (getters, file check, setup, encode)", Datasets, items, self.blocks, self.getters, splits,
                  self.item_tfms, self.n_inp)
     i = dsets.splits[0][0]; item = dsets.items[i]
     print(f"\nTraining item {i}: {item!r}")
@@ -495,6 +895,8 @@ def summary(self:DataBlock, source, bs:int=4, device='cpu'):
         x = b[k].to(device)
         for t in sorted(tfms, key=lambda t: getattr(t, 'order', 0)): x = step(repr(t), lambda: apply_batch_tfms(x, [t], True, g))
     if not tfms: print("  (none)")
+    for k in range(dsets.n_inp, len(dsets.blocks)): print(f"  target {k - dsets.n_inp}: {_desc(b[k])} (targets are not transformed)")
+    print(f"\nLoss (the target block's): {dsets.loss_func!r}")
 
 # %% ../../nbs/04_data.block.ipynb #b2e81f77
 def decode_batch(x:torch.Tensor, tfms) -> torch.Tensor:

@@ -8,7 +8,8 @@ Docs: https://onecycle-dev.github.io/onecycle/data.load.html.md"""
 __all__ = ['TensorLoader', 'collate_items', 'ItemLoader', 'DataLoaders', 'fashion_mnist_dls']
 
 # %% ../../nbs/03_data.load.ipynb #88c971b0
-import itertools, math, os, warnings
+import itertools, math, os, random, warnings
+import numpy as np
 import torch
 from torch import nn
 from ..core import default_device, to_device
@@ -42,7 +43,12 @@ class _Resumable:
     def _perm_gen(self): return self.generator  # the generator that draws each pass's order
     def __len__(self):
         n = self.n_local
-        return n // self.bs if self.drop_last else math.ceil(n / self.bs)
+        if self.drop_last and n >= self.bs: return n // self.bs
+        if self.drop_last and n and not vars(self).get('_warned_small'):  # one smaller batch, never an empty loader
+            self._warned_small = True
+            warnings.warn(f"{type(self).__name__}: only {n} items, fewer than one batch of {self.bs}: each pass gives one "
+                          f"batch of {n} (drop_last drops only the partial batch of a larger set); use bs<={n} to silence this")
+        return math.ceil(n / self.bs)
 
     def state_dict(self) -> dict:
         "Seed, generator states and (during a pass) where the pass started and how many batches it has handed out"
@@ -160,19 +166,32 @@ class _Skipped:
     "What a dataset item becomes under `errors='skip'` when it cannot be loaded"
     def __init__(self, idx, reason): self.idx, self.reason = idx, reason
 
-class _SkipErrors:
-    "Wraps a dataset so that a failing item returns a `_Skipped` marker instead of raising"
-    def __init__(self, ds): self.ds = ds
-    def __len__(self): return len(self.ds)
-    def __getitem__(self, i):
-        try: return self.ds[i]
-        except Exception as e: return _Skipped(i, f"{type(e).__name__}: {e}")
+def _item_seed(pass_seed:int, i:int) -> int: return hash((pass_seed, i)) % 2**63
 
-class _ShardSampler(torch.utils.data.Sampler):
-    "The indices a sharded `ItemLoader` hands out in this process, drawn when its pass starts"
+class _SeededItems:
+    "The dataset as the workers see it: item `i` of a pass is asked for as `(i, pass_seed)` and loaded with the RNGs seeded from both"
+    def __init__(self, ds, skip:bool): self.ds, self.skip = ds, skip
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, key):
+        i, pass_seed = key
+        s, main = _item_seed(pass_seed, i), torch.utils.data.get_worker_info() is None
+        if main: saved = torch.get_rng_state(), random.getstate(), np.random.get_state()  # the training process's own
+        torch.default_generator.manual_seed(s); random.seed(s); np.random.seed(s % 2**32)
+        try: return self.ds[i]
+        except Exception as e:
+            if not self.skip: raise
+            return _Skipped(i, f"{type(e).__name__}: {e}")
+        finally:
+            if main: torch.set_rng_state(saved[0]); random.setstate(saved[1]); np.random.set_state(saved[2])
+
+class _PassBatches(torch.utils.data.Sampler):
+    "The batches of the pass under way, from the first still to hand out, as lists of `(index, pass_seed)`"
     def __init__(self, dl): self.dl = dl
-    def __len__(self): return self.dl.n_local
-    def __iter__(self): return iter(self.dl._shard_order('cpu').tolist())
+    def __len__(self): return len(self.dl) - self.dl._plan[2]
+    def __iter__(self):
+        order, pass_seed, first = self.dl._plan
+        bs = self.dl.bs
+        for b in range(first, len(self.dl)): yield [(int(i), pass_seed) for i in order[b*bs:(b+1)*bs]]
 
 def collate_items(items):
     "Stack a list of tuples of tensors into a tuple of batches, keeping each dtype (uint8 stays uint8)"
@@ -204,24 +223,20 @@ class ItemLoader(_Resumable):
         self.seed = int(torch.randint(0, 2**62, (1,))) if seed is None else seed
         self.sampler_generator = torch.Generator().manual_seed(self.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        self._dl, self._key = None, None
+        self._dl, self._key, self._plan = None, None, None
 
     @property
     def n(self): return len(self.dataset)
 
     def _loader(self):
-        "The underlying `DataLoader`, rebuilt only when bs, shuffling, sharding or the device changed"
-        key = (self.bs, self.shuffle, self.drop_last, self.num_workers, str(self.device), self.sharding)
+        "The underlying `DataLoader`, rebuilt only when the workers, pinning or error handling changed"
+        key = (self.num_workers, self.pin_memory and self.device.type == 'cuda', self.errors)
         if self._key != key:
             w = self.num_workers
-            # sharded: a batch sampler over this process's share of an order drawn from (seed, epoch)
-            order = (dict(batch_sampler=torch.utils.data.BatchSampler(_ShardSampler(self), self.bs, self.drop_last))
-                     if self.sharding is not None else dict(batch_size=self.bs, shuffle=self.shuffle, drop_last=self.drop_last))
             self._dl = torch.utils.data.DataLoader(
-                _SkipErrors(self.dataset) if self.errors == 'skip' else self.dataset, **order,
-                num_workers=w, collate_fn=collate_items,
-                pin_memory=self.pin_memory and self.device.type == 'cuda', persistent_workers=w > 0,
-                prefetch_factor=4 if w > 0 else None, generator=self.sampler_generator)
+                _SeededItems(self.dataset, self.errors == 'skip'), batch_sampler=_PassBatches(self), num_workers=w,
+                collate_fn=collate_items, pin_memory=key[1], persistent_workers=w > 0, prefetch_factor=4 if w > 0 else None,
+                generator=torch.Generator().manual_seed(self.seed))   # the workers' own seeds; no other generator is touched
             self._key = key
         return self._dl
 
@@ -229,17 +244,19 @@ class ItemLoader(_Resumable):
     @property
     def _perm_gen(self): return self.sampler_generator
 
-    def _open(self):
-        "Start a pass of the DataLoader; its sampler draws the order when asked for the first batch, so ask now"
-        it = iter(self._loader())
-        head = next(it, None)
-        return iter(()) if head is None else itertools.chain([head], it)
+    def _draw(self):
+        "The pass's order and the seed its items are loaded with (sharded: both from the seed and the epoch)"
+        if self.sharding is not None: return self._shard_order('cpu'), hash((self.seed, self.epoch)) % 2**62
+        g = self.sampler_generator
+        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        return order, int(torch.randint(0, 2**62, (1,), generator=g))
 
     def __iter__(self):
         new = {}
-        it, first = self._begin_pass(self._open)
+        (order, pass_seed), first = self._begin_pass(self._draw)
+        self._plan = (order, pass_seed, first)   # what the DataLoader's batch sampler hands to the workers
         try:
-            for i, (b, skipped) in enumerate(itertools.islice(it, first, None), first):  # resuming: skip the done batches
+            for i, (b, skipped) in enumerate(self._loader(), first):
                 new.update(skipped)
                 if b is None: continue
                 b = to_device(b, self.device, non_blocking=True)

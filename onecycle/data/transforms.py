@@ -134,7 +134,9 @@ class Normalize(BatchTransform):
     def encodes(self, x, generator):
         m, s = self._stats(x.device)
         scale = 255. if x.dtype == torch.uint8 else 1.
-        return x.float().mul_(1 / (scale * s)).sub_(m / s)  # (x/scale - m) / s, in two passes
+        xf = x.float()
+        xf = xf.mul(1 / (scale * s)) if xf.data_ptr() == x.data_ptr() else xf.mul_(1 / (scale * s))  # never the caller's tensor
+        return xf.sub_(m / s)  # (x/scale - m) / s, in two passes
     def decode(self, x:torch.Tensor) -> torch.Tensor:
         "Undo the normalisation (for showing images); returns floats in [0, 1]"
         m, s = self._stats(x.device)

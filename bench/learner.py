@@ -14,7 +14,7 @@ a small CNN.
 With `--device cuda` the data are resident on the GPU and every loop trains there; `--bf16` adds bf16 autocast and
 `--channels-last` the channels_last layout to all three loops alike (the Learner through `to_bf16`/`to_channels_last`).
 
-Usage: python bench/learner.py [--runs 11] [--threads N] [--models mlp cnn] [--device cuda] [--bf16] [--channels-last]
+Usage: python bench/learner.py [--runs 11] [--threads N] [--models mlp cnn] [--device cuda] [--bf16] [--channels-last] [--n N]
 """
 import argparse, copy, datetime, gc, os, platform, statistics, time
 import torch
@@ -119,10 +119,13 @@ def main():
     ap.add_argument('--models', nargs='*', default=['mlp', 'cnn'], choices=['mlp', 'cnn'])
     ap.add_argument('--device', default='cpu'); ap.add_argument('--bf16', action='store_true')
     ap.add_argument('--channels-last', action='store_true')
+    ap.add_argument('--n', type=int, default=None, help='train on the first N images and validate on the first N//6 (a dry run)')
     a = ap.parse_args()
     OPTS.update(device=torch.device(a.device), bf16=a.bf16, channels_last=a.channels_last)
     torch.set_num_threads(a.threads)
     dls = fashion_mnist_dls(bs=128, augment=False, device=OPTS['device'], seed=0)
+    if a.n:
+        for dl, n in ((dls.train, a.n), (dls.valid, max(1, a.n // 6))): dl.tensors = [t[:n] for t in dl.tensors]
     rows = []
     for key in a.models:
         name = NAMES[key]
@@ -141,6 +144,7 @@ def main():
           f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}"
           f"{' (' + torch.cuda.get_device_name(OPTS['device']) + ')' if OPTS['device'].type == 'cuda' else ''}, "
           f"{'bf16' if a.bf16 else 'fp32'}{', channels_last' if a.channels_last else ''}, bs 128, "
+          f"{f'the first {dls.train.n} training and {dls.valid.n} test images, ' if a.n else ''}"
           f"median of {a.runs} epochs (loops alternating, after a warm-up)\n")
     print('| model | loop | median s/epoch | ratio to hand-written | median of paired ratios | fastest s/epoch '
           '| train loss, valid loss, accuracy |')

@@ -51,7 +51,8 @@ class IntToFloatTensor(BatchTransform):
         self.div, self.div_mask = float(div), div_mask
     def encodes(self, x, generator):
         return x if x.is_floating_point() else x.float().div_(self.div)
-    def decode(self, x:torch.Tensor) -> torch.Tensor:
+    def decode(self, x:torch.Tensor # a float batch in [0, 1]
+              ) -> torch.Tensor:
         "Floats in [0, 1] back to integers 0-`div` (rounded; `uint8` when `div` is at most 255, else int64)"
         out = (x.float().clamp(0., 1.) * self.div).round_()
         return out.to(torch.uint8 if self.div <= 255 else torch.int64)
@@ -243,7 +244,9 @@ class AffineAugment(BatchTransform):
         return ws
     def __getstate__(self): return {k: v for k, v in vars(self).items() if k != '_ws'}
 
-    def draw(self, x:torch.Tensor, generator=None):
+    def draw(self,
+             x:torch.Tensor,                        # the batch (B, C, H, W): its size, device and image shape
+             generator:torch.Generator|None=None):  # the loader's generator, on the batch's device
         "This batch's sampling matrices (B, 3, 3) and keystones (2, B), drawn from `generator` on `x`'s device"
         B, H, W = x.shape[0], x.shape[-2], x.shape[-1]
         r = _rand(11, 1 if self.batch else B, x=x, generator=generator).expand(11, B)
@@ -289,7 +292,9 @@ class LightingAugment(BatchTransform):
                  batch:bool=False):      # one draw for the whole batch instead of one per image
         _check_aug('LightingAugment', max_lighting=max_lighting, p_lighting=p_lighting, batch=batch)
         self.max_lighting, self.p_lighting, self.batch = max_lighting, p_lighting, batch
-    def draw(self, x, generator=None):
+    def draw(self,
+             x:torch.Tensor,                        # the batch (B, C, H, W): its size and device
+             generator:torch.Generator|None=None):  # the loader's generator, on the batch's device
         "This batch's brightness (in (0, 1), 0.5 is none) and contrast (a factor, 1 is none), each (B,)"
         B, ml = x.shape[0], self.max_lighting
         r = _rand(4, 1 if self.batch else B, x=x, generator=generator).expand(4, B)

@@ -184,8 +184,8 @@ class FashionMNIST(NamedTuple):
     classes: tuple
 
 def load_fashion_mnist(path:Path|str|None=None, download:bool=True) -> FashionMNIST:
-    "Load Fashion-MNIST from `path` (default: `fashion_mnist_path()`), every file verified"
-    path = fashion_mnist_path(download) if path is None else Path(path)
+    "Load Fashion-MNIST from `path` (default: the first copy `fashion_mnist_path()` finds), every file verified"
+    path = fashion_mnist_path(download, dirs=None if path is None else [Path(path)])  # a named folder: checked the same way
     ts = []
     for name, (_, _, shape) in FMNIST_FILES.items():
         t = read_idx(path/name)

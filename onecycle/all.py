@@ -14,6 +14,7 @@ from .data.transforms import *
 from .data.load import *
 from .data.block import *
 from .learner import *
+from .metrics import *
 from .callback.progress import *
 from .callback.schedule import *
 from .callback.lr_finder import *

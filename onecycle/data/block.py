@@ -107,7 +107,8 @@ def _is_missing(v) -> bool:
 def _columns(row):
     if hasattr(row, '_fields'): return list(row._fields)
     if hasattr(row, 'keys'): return list(row.keys())
-    return f"{len(row)} columns (by position)"
+    if isinstance(row, (list, tuple)): return f"{len(row)} columns (by position)"
+    return f"none: it is a {type(row).__name__}, not a row of a table (give the row, e.g. {{'fname': ...}})"
 
 def _cell(row, col, who:str='ColReader'):
     "Column `col` of `row` (a dict, a pandas row, a named tuple or a sequence); an int that is not a key is a position"

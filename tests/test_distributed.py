@@ -91,12 +91,13 @@ def test_disagreeing_processes_fail_fast(tmp_path):
     assert "vocab: rank 0 has 2 classes" in r.stderr
 
 
-def _start_pair(out, marker, timeout):
+def _start_pair(out, marker, timeout, **extra):
     "Two training processes started by hand, as on two machines: only the process group links them"
     port, ps = _free_port(), []
     for r in range(2):
         env = {**os.environ, 'RANK': str(r), 'LOCAL_RANK': str(r), 'WORLD_SIZE': '2', 'MASTER_ADDR': '127.0.0.1',
-               'MASTER_PORT': str(port), 'ONECYCLE_DIST_TIMEOUT': str(timeout), 'OMP_NUM_THREADS': '1'}
+               'MASTER_PORT': str(port), 'ONECYCLE_DIST_TIMEOUT': str(timeout), 'OMP_NUM_THREADS': '1',
+               **{k: str(v) for k, v in extra.items()}}
         ps.append(subprocess.Popen([sys.executable, str(WORKER), str(out), '32', '--kill-marker', str(marker)],
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return ps
@@ -125,6 +126,56 @@ def test_a_killed_or_stopped_process_makes_the_other_fail_not_hang(tmp_path):
             for p in ps:
                 if p.poll() is None: p.kill()
                 p.wait()
+
+
+def _stop_rank1_and_time_rank0(tmp_path, **env):
+    "Start a pair (collective timeout 30 minutes, as by default), SIGSTOP rank 1 in training; rank 0's exit code, stderr, seconds"
+    marker = tmp_path/'marker'
+    ps = _start_pair(tmp_path/'run', marker, 1800, **env)
+    try:
+        t0 = time.time()
+        while not marker.exists() and time.time() - t0 < 180: time.sleep(0.05)
+        assert marker.exists(), 'training did not start'
+        ps[1].send_signal(signal.SIGSTOP); hit = time.time()
+        _, err = ps[0].communicate(timeout=300)
+        return ps[0].returncode, err, time.time() - hit
+    finally:
+        for p in ps:
+            if p.poll() is None: p.kill()
+            p.wait()
+
+
+def test_a_stopped_process_is_found_by_the_heartbeat(tmp_path):
+    "SIGSTOP with the collective timeout at its 30 minutes: the heartbeat (8 s here) names the stuck rank and ends rank 0"
+    rc, err, took = _stop_rank1_and_time_rank0(tmp_path, ONECYCLE_HEARTBEAT_TIMEOUT=8)
+    assert rc == 1, err[-3000:]
+    assert 'rank 1 has given no sign of life' in err and 'exit code 1' in err, err[-3000:]
+    assert took < 8 + 30, f"rank 0 took {took:.0f}s"
+    print(f"heartbeat 8 s: rank 0 ended {took:.1f} s after rank 1 was stopped")
+
+
+@pytest.mark.skipif('slow' not in os.environ.get('ONECYCLE_TEST_FLAGS', ''), reason='slow: about 70 s (make test FLAGS=slow)')
+def test_a_stopped_process_is_found_within_two_minutes_by_default(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != 'ONECYCLE_HEARTBEAT_TIMEOUT'}
+    rc, err, took = _stop_rank1_and_time_rank0(tmp_path)
+    assert rc == 1 and 'rank 1 has given no sign of life' in err, err[-3000:]
+    assert took < 120, f"rank 0 took {took:.0f}s"
+    print(f"default heartbeat: rank 0 ended {took:.1f} s after rank 1 was stopped")
+
+
+def test_ranks_with_different_data_fail_at_fit(tmp_path):
+    "Same sizes, same settings, different pixels on rank 1: the data fingerprints differ and fit refuses to start"
+    script = tmp_path/'data.py'
+    script.write_text(
+        "import os, torch\nfrom torch import nn\nfrom onecycle.data.load import DataLoaders\nfrom onecycle.learner import Learner\n"
+        "import onecycle.distributed\nr = int(os.environ['RANK'])\ntorch.manual_seed(0)\n"
+        "x, y = torch.randn(100, 4), torch.randint(0, 2, (100,))\nif r == 1: x[50] += 1\n"
+        "dls = DataLoaders.from_tensors(x, y, x, y, bs=8, device='cpu', seed=0)\n"
+        "learn = Learner(dls, nn.Linear(4, 2), loss_func=nn.CrossEntropyLoss(), silent=True).to_distributed()\n"
+        "learn.fit(1)\nprint('trained')\n")
+    r = torchrun(script, nproc_per_node=2, timeout=120)
+    assert r.returncode != 0 and 'trained' not in r.stdout, r.stdout
+    assert 'The 2 processes disagree' in r.stderr and 'training data: rank 0 has 100 items, digest' in r.stderr, r.stderr[-3000:]
 
 
 def test_launch_spawn_and_failure():

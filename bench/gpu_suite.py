@@ -192,6 +192,10 @@ def step_notebooks(a, rows:Rows):
         n = len(gpu_cells(nb)); ran = re.search(r'ran (\d+) cells', out or '')
         res = f"{n} GPU cells ({flagged[nb]} flagged `#| gpu`), runner {runner}{why}" + (f", {ran.group(1)} cells ran" if ran else '')
         on = '' if a.device.type == 'cuda' else '; on this CPU the GPU cells skip themselves'
+        if p.returncode:  # which cell, and the error's last line
+            lines = [l for l in (out or '').splitlines() if l.strip()]
+            cell = next((l for l in lines if l.startswith('FAILED:')), '')
+            res += f"; exit {p.returncode}: {cell[:120]} {lines[-1][:200] if lines else ''}"
         rows.add(f"{nb.relative_to(ROOT/'nbs')}", res + on, 'pass' if p.returncode == 0 else 'fail')
     if not nbs: rows.add('notebooks', 'no notebook has a GPU cell', 'fail')
 
@@ -511,7 +515,8 @@ def _data_env(a):
     "Point onecycle at the folder holding the four .gz files (`$ONECYCLE_DATA/fashion-mnist`), for bench/ scripts too"
     from onecycle.data.external import fashion_mnist_path
     d = Path(a.data).resolve()
-    fashion_mnist_path(download=False, dirs=[d])  # every file there, each verified (a clear error if one is not)
+    try: fashion_mnist_path(download=False, dirs=[d])  # every file there, each verified
+    except Exception as e: raise SystemExit(f"gpu_suite --data {d}: {e}") from None
     link_root = Path(a.out).resolve()/'logs'/'data'
     link_root.mkdir(parents=True, exist_ok=True)
     link = link_root/'fashion-mnist'

@@ -407,7 +407,7 @@ def step_ddp(a, rows:Rows):
         out = Path(a.out)/'logs'/f'ddp_{backend}.json'
         args = ['--ddp-worker', '--backend', backend, '--ddp-out', out, '--device', str(a.device)] + \
                (['--share-gpu'] if share else []) + (['--quick'] if a.quick else []) + (['--data', a.data] if a.data else [])
-        try: r = torchrun(Path(__file__).resolve(), *args, nproc_per_node=n, env=env, timeout=120 if share and backend == 'nccl' else 600)
+        try: r = torchrun(Path(__file__).resolve(), *args, nproc_per_node=n, env=env, timeout=60 if share and backend == 'nccl' else 300)
         except subprocess.TimeoutExpired as e:
             print(f"===== {what}: timed out\n{e.stdout}\n{e.stderr}", flush=True); r = None
         if r is not None: print(f"===== {what}: exit {r.returncode}\n{r.stdout[-4000:]}\n{r.stderr[-8000:]}", flush=True)

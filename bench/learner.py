@@ -77,7 +77,8 @@ def plain_epoch(model, loss_func, norm, train_batches, valid_batches, n_train, n
 def run_hand(make_model, dls):
     (xt, yt), (xv, yv) = dls.train.tensors, dls.valid.tensors
     norm, bs, vbs = dls.train.batch_tfms[-1], dls.train.bs, dls.valid.bs
-    perm = torch.randperm(len(xt), generator=torch.Generator().manual_seed(dls.train.seed)).to(xt.device)  # the loader's first order
+    g = torch.Generator(device=xt.device).manual_seed(dls.train.seed)  # on the data's device, as the loader's (on CUDA too)
+    perm = torch.randperm(len(xt), device=xt.device, generator=g)  # the loader's first order
     n = len(xt) // bs
     train = ((xt[idx], yt[idx]) for idx in perm[:n * bs].split(bs))
     valid = ((xv[i:i + vbs], yv[i:i + vbs]) for i in range(0, len(xv), vbs))

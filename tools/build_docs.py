@@ -5,7 +5,7 @@ Without Quarto (this project's development and CI machines, where it cannot be i
 of the notebooks (directives, `show_doc` entries, front matter) and render the processed notebooks with
 mkdocs-material and mkdocs-jupyter into `_site/`. README.md comes from the same processed `index.ipynb`.
 """
-import json, os, re, shutil, subprocess, sys
+import html, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 import nbformat, yaml
 
@@ -16,15 +16,87 @@ BIN = Path(sys.executable).parent
 def proc_notebooks() -> Path:
     "nbdev's notebook processing into `_proc/`, without nbdev-proc-nbs's attempt to install Quarto"
     from nbdev.config import get_config
-    from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+    from nbdev.quarto import refresh_quarto_yml
     from nbdev.doclinks import _build_modidx
     from nbdev.serve import proc_nbs
     os.chdir(ROOT)
     cfg = get_config(ROOT)
     refresh_quarto_yml()
     _build_modidx()
-    nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+    write_sidebar(cfg.nbs_path)
     return proc_nbs(cfg.nbs_path, force=True, n_workers=0)
+
+
+LESSONS = 'tutorials'        # the course: read first, numbered in reading order
+LESSONS_FIRST = ('quick_start',)  # the whole game first, as fastai's course does; the other lessons in file order
+ASSETS = ROOT/'tools'/'docs_assets'
+
+
+def _order(nb: Path):
+    "Sort key: a lesson named in LESSONS_FIRST first, then by file name (`05_`, `05a_`, `06_`...)"
+    return (not any(k in nb.stem for k in LESSONS_FIRST), nb.name)
+
+
+def site_pages(nbs: Path) -> dict:
+    """The site's reading order from the notebooks present: {'home': index, 'lessons': [...], 'reference': [...],
+    other folders: [...]}. A new notebook appears in its section without editing any list."""
+    files = [f for f in sorted(nbs.rglob('*.ipynb')) if not any(part.startswith(('_', '.')) for part in f.relative_to(nbs).parts)
+             and '.ipynb_checkpoints' not in f.parts]
+    out = {'home': None, 'lessons': [], 'reference': []}
+    for f in files:
+        rel = f.relative_to(nbs)
+        if rel == Path('index.ipynb'): out['home'] = rel
+        elif len(rel.parts) == 1: out['reference'].append(rel)
+        elif rel.parts[0] == LESSONS: out['lessons'].append(rel)
+        else: out.setdefault(rel.parts[0], []).append(rel)
+    for k, v in out.items():
+        if isinstance(v, list): v.sort(key=_order)
+    return out
+
+
+def nb_title(nb: Path) -> str:
+    "A notebook's title as plain text (for the sidebar): its front matter's `title`, else its first `# heading`"
+    return _nb_title(nb).replace('`', '')
+
+
+def _nb_title(nb: Path) -> str:
+    cells = json.loads(nb.read_text()).get('cells', [])
+    for c in cells[:3]:
+        src = ''.join(c['source'])
+        if c['cell_type'] == 'raw' and (m := re.search(r'^title:\s*["\']?(.*?)["\']?\s*$', src, re.M)): return m[1]
+        if c['cell_type'] == 'markdown' and (m := re.search(r'^#\s+(.+?)\s*$', src, re.M)): return m[1]
+    return re.sub(r'^\d+[a-z]?_', '', nb.stem).replace('_', ' ')
+
+
+def nav_sections(nbs: Path) -> list:
+    "[(section label or None, [(label, path)])] in reading order; lessons numbered 1, 2, 3..."
+    pages = site_pages(nbs)
+    secs = [(None, [('Home', pages['home'])] if pages['home'] else [])]
+    secs.append(('Lessons', [(f'{i}. {nb_title(nbs/p)}', p) for i, p in enumerate(pages['lessons'], 1)]))
+    secs.append(('Reference', [(nb_title(nbs/p), p) for p in pages['reference']]))
+    secs += [(k.replace('_', ' ').capitalize(), [(nb_title(nbs/p), p) for p in v])
+             for k, v in pages.items() if k not in ('home', 'lessons', 'reference')]
+    return [(k, v) for k, v in secs if v]
+
+
+def write_sidebar(nbs: Path):
+    "nbs/sidebar.yml for Quarto (needs `custom_sidebar = true` in [tool.nbdev], or nbdev-docs rewrites it A-Z)"
+    contents = []
+    for label, pages in nav_sections(nbs):
+        items = [str(p) if label is None else {'href': str(p), 'text': t} for t, p in pages]
+        contents += items if label is None else [{'section': label, 'contents': items}]
+    text = ('# Written by tools/build_docs.py from the notebooks present (lessons first, in reading order): '
+            'do not edit by hand.\n' + yaml.dump({'website': {'sidebar': {'contents': contents}}}, sort_keys=False))
+    if (nbs/'sidebar.yml').read_text() != text if (nbs/'sidebar.yml').exists() else True: (nbs/'sidebar.yml').write_text(text)
+
+
+def mkdocs_nav(nbs: Path) -> list:
+    "The same order as mkdocs `nav`"
+    nav = []
+    for label, pages in nav_sections(nbs):
+        items = [{t: p.as_posix()} for t, p in pages]
+        nav += items if label is None else [{label: items}]
+    return nav
 
 
 _OPT = re.compile(r'^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
@@ -34,6 +106,90 @@ _ATTRS = re.compile(r'\{target="_blank"[^}]*\}')  # Quarto attribute blocks on s
 def html_name(nb: Path, root: Path) -> str:
     "Where nbdev's Quarto site puts a notebook's page: its path with number prefixes removed, as .html"
     return '/'.join(re.sub(r'^\d+_', '', part) for part in nb.relative_to(root).with_suffix('.html').parts)
+
+
+def split_params(sig: str):
+    """Parse the signature nbdev's show_doc prints (`def f(\n    a:int=1, # what a is\n    b=2\n)->list: # returns`)
+    into (prefix, name, [(param, type, default, comment)], return type, return comment); None if it is not one."""
+    m = re.match(r'\s*((?:async\s+)?(?:def|class))\s+([\w.]+)\(', sig)
+    if not m: return None
+    params, buf, depth, i, quote = [], '', 0, m.end(), None
+    while i < len(sig):
+        ch = sig[i]
+        if quote:
+            buf += ch
+            if ch == '\\' and i + 1 < len(sig): buf += sig[i+1]; i += 1
+            elif sig.startswith(quote, i): buf += quote[1:]; i += len(quote) - 1; quote = None
+        elif ch in '"\'':
+            quote = sig[i:i+3] if sig[i:i+3] in ('"' * 3, "'" * 3) else ch
+            buf += quote; i += len(quote) - 1
+        elif ch == '#' and depth == 0:  # a docments comment: it belongs to the parameter just finished
+            end = sig.find('\n', i); end = len(sig) if end < 0 else end
+            if params and not buf.strip(): params[-1][1] = (params[-1][1] + ' ' + sig[i+1:end].strip()).strip()
+            else: buf += sig[i:end]
+            i = end; continue
+        elif ch in '([{': depth += 1; buf += ch
+        elif ch in ')]}':
+            if depth == 0: break
+            depth -= 1; buf += ch
+        elif ch == ',' and depth == 0: params.append([buf.strip(), '']); buf = ''
+        else: buf += ch
+        i += 1
+    else: return None
+    if buf.strip(): params.append([buf.strip(), ''])
+    rm = re.match(r'(?:->\s*(.*?))?\s*:?\s*(?:#\s*(.*))?$', sig[i+1:].strip(), re.S)
+    ret, ret_doc = ((rm[1] or '').strip(), (rm[2] or '').strip()) if rm else ('', '')
+    return m[1], m[2], [(*_top_split(text), doc) for text, doc in params], ret, ret_doc
+
+
+def _top_split(p: str):
+    "`name:type=default` split at the top-level ':' and '=' (defaults may hold brackets, strings, colons)"
+    depth, quote, colon, eq = 0, None, -1, -1
+    for j, ch in enumerate(p):
+        if quote:
+            if ch == quote: quote = None
+        elif ch in '"\'': quote = ch
+        elif ch in '([{': depth += 1
+        elif ch in ')]}': depth -= 1
+        elif depth == 0 and ch == ':' and colon < 0 and eq < 0: colon = j
+        elif depth == 0 and ch == '=' and eq < 0: eq = j
+    name_end = colon if colon >= 0 else (eq if eq >= 0 else len(p))
+    anno = p[colon+1:eq if eq >= 0 else len(p)].strip() if colon >= 0 else ''
+    return p[:name_end].strip(), anno, (p[eq+1:].strip() if eq >= 0 else '')
+
+
+def _esc(t: str) -> str: return html.escape(t, quote=False)
+def _cell(t: str) -> str: return t.replace('|', '\\|').replace('\n', ' ')
+def _code(t: str) -> str: return f'`{_cell(t)}`' if t else ''
+
+
+def render_signature(sig: str):
+    """show_doc's signature as HTML that wraps only between parameters, and, when any parameter has a docments
+    comment, a parameter table (Type, Default, Details) as nbdev 2 and fastai's site show them. None: leave it."""
+    parsed = split_params(sig)
+    if parsed is None: return None
+    kind, name, params, ret, ret_doc = parsed
+    parts = []
+    for n, a, d, _ in params:
+        t = f'<span class="sig-pname">{_esc(n)}</span>'
+        if a: t += f':<span class="sig-type">{_esc(a)}</span>'
+        if d: t += f'=<span class="sig-default">{_esc(d)}</span>'
+        parts.append(f'<span class="sig-param">{t}</span>')
+    pre = '<span class="sig-kw">async</span> ' if kind.startswith('async') else ''
+    ret_html = f'<span class="sig-ret"> → {_esc(ret)}</span>' if ret else ''
+    out = (f'<div class="doc-sig"><code>{pre}<span class="sig-name">{_esc(name.split(".")[-1])}</span>'
+           f'<span class="sig-paren">(</span>{", ".join(parts)}<span class="sig-paren">)</span>{ret_html}</code></div>')
+    if any(doc for *_, doc in params) or ret_doc:
+        rows = ['| | **Type** | **Default** | **Details** |', '|---|---|---|---|']
+        rows += [f'| **{_cell(n).replace("*", chr(92) + "*")}** | {_code(a)} | {_code(d)} | {_cell(doc)} |' for n, a, d, doc in params]
+        if ret or ret_doc: rows.append(f'| **Returns** | {_code(ret)} | | {_cell(ret_doc)} |')
+        out += '\n\n' + '\n'.join(rows)
+    return out
+
+
+_SHOWDOC = re.compile(r'(^#{1,6} [^\n]+\n\n)```python\n(.*?)\n```', re.S | re.M)
+_PRIVATE_LINK = re.compile(r'\[(`_[\w.]*`)\]\([^)\s]*#_[\w.]*\)')  # nbdev links `_private` names too
+_NB_LINK = re.compile(r'\]\((?![a-z]+:|/|#)([^)\s]+?)\.ipynb(#[^)\s]*)?\)')
 
 
 def clean_notebook(path: Path, proc: Path, links: dict):
@@ -59,7 +215,13 @@ def clean_notebook(path: Path, proc: Path, links: dict):
             if opts.get('output') == 'false': c['outputs'] = []
             for o in c.get('outputs', []):
                 md = o.get('data', {}).get('text/markdown')
-                if md is not None: o['data']['text/markdown'] = _ATTRS.sub('', ''.join(md))
+                if md is None: continue
+                md = _ATTRS.sub('', ''.join(md))
+                if md.startswith('---') and (m := _SHOWDOC.search(md)) and (sig := render_signature(m[2])):
+                    md = md[:m.start()] + m[1] + sig + md[m.end():]  # a show_doc entry
+                o['data']['text/markdown'] = md
+        elif c['cell_type'] == 'markdown':  # links to notebooks become links to their pages (Quarto does the same)
+            c['source'] = _NB_LINK.sub(lambda m: '](' + m[1] + '.html' + (m[2] or '') + ')', ''.join(c['source']))
         cells.append(c)
     if cells and cells[0]['cell_type'] == 'raw' and ''.join(cells[0]['source']).startswith('---'):
         fm = yaml.safe_load(''.join(cells.pop(0)['source']).strip().strip('-')) or {}  # Quarto front matter
@@ -67,12 +229,83 @@ def clean_notebook(path: Path, proc: Path, links: dict):
             head = f"# {fm['title']}" + (f"\n\n> {fm['description']}" if fm.get('description') else '')
             cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": head})
     nb['cells'] = cells
-    text = json.dumps(nb)
+    text = _PRIVATE_LINK.sub(r'\1', json.dumps(nb))  # private names have no entry to link to: plain code
     for url, target in links.items(): text = text.replace(url, os.path.relpath(target, here))
     nb = nbformat.from_dict(json.loads(text))
     nb.nbformat_minor = 4
     nbformat.validate(nb)
     nbformat.write(nb, path)
+
+
+_MATHJAX = re.compile(r'<!-- Load mathjax -->\s*<script src="">\s*</script>|<!-- MathJax configuration -->\s*'
+                      r'<script type="text/x-mathjax-config">.*?</script>\s*<!-- End of mathjax configuration -->|'
+                      r'<script type="text/x-mathjax-config">.*?</script>', re.S)
+_HEAD = re.compile(r'<h([1-6]) id="([^"]*)">(.*?)<a class="anchor-link" href="#([^"]*)">¶</a></h\1>(\s*<div class="doc-sig">)?', re.S)
+_TOC = re.compile(r'(<a href=")#([^"]*)(" class="md-nav__link">\s*<span class="md-ellipsis">)(.*?)(</span>)', re.S)
+_HREF = re.compile(r'(href=")([^"#]*)#([^"]+)"')
+
+
+def _text(h: str) -> str: return ' '.join(html.unescape(re.sub(r'<[^>]+>', '', h)).split())
+
+
+def fix_ids(page: str):
+    """Heading ids as nbdev's Quarto site has them: a show_doc entry's id is its name in lower case with the dots kept
+    (`#learner.lr_find`, what nbdev's doc links point at), and no id appears twice on a page (a later duplicate gets
+    `_1`, `_2`, as the table of contents numbers them). Returns the page and {old id: new id} for the entries."""
+    heads = list(_HEAD.finditer(page))
+    docs = {m.start(): _text(m[3]).lower() for m in heads if m[5]}
+    taken, renames, prose, out, last = set(docs.values()), {}, [], [], 0
+    for m in heads:
+        old = m[2]
+        if m.start() in docs: new = docs[m.start()]; renames.setdefault(old, new)
+        else:
+            new, k = old, 0
+            while new in taken: k += 1; new = f'{old}_{k}'
+            taken.add(new); prose.append((_text(m[3]), new, _text(re.sub(r'<code>.*?</code>', '', m[3], flags=re.S))))
+        out += [page[last:m.start()], f'<h{m[1]} id="{new}">{m[3]}<a class="anchor-link" href="#{new}">¶</a></h{m[1]}>{m[5] or ""}']
+        last = m.end()
+    page = ''.join(out) + page[last:]
+    # The tables of contents (the sidebar's and the page's own) list the markdown headings in order, with inline code
+    # dropped from their text (mkdocs-jupyter's way): walk them along the prose headings and point each at its heading.
+    def norm(t): return re.sub(r'\W+', '', t.lower())
+    def relink(part):
+        pos = 0
+        def toc(m):
+            nonlocal pos
+            t = norm(_text(m[4]))
+            for j in range(pos, len(prose)):
+                full, bare = norm(prose[j][0]), norm(prose[j][2])
+                if bare == t or full.startswith(t) or (t and t in full):
+                    pos = j + 1
+                    return f'{m[1]}#{prose[j][1]}{m[3]}{html.escape(prose[j][0], quote=False)}{m[5]}'
+            return m[0]
+        return _TOC.sub(toc, part)
+    cut = page.find('md-sidebar--secondary')
+    page = relink(page[:cut]) + relink(page[cut:]) if cut >= 0 else relink(page)
+    if prose: page = re.sub(r'(<a href="#)[^"]*(" class="md-skip">)', lambda m: m[1] + prose[0][1] + m[2], page)  # "Skip to content"
+    page = _MATHJAX.sub('', page)
+    return page, {o: n for o, n in renames.items() if o != n and o not in {h for _, h, _ in prose}}
+
+
+def finish_site(site: Path):
+    "Post-process the built pages: nbdev's anchor names, unique ids, no MathJax loader pointing at nothing"
+    pages = {p.relative_to(site).as_posix(): p for p in site.rglob('*.html')}
+    texts, renames = {}, {}
+    for rel, p in pages.items(): texts[rel], renames[rel] = fix_ids(p.read_text(encoding='utf-8'))
+    def href(rel):
+        def f(m):
+            target = rel if not m[2] else os.path.normpath(os.path.join(os.path.dirname(rel), m[2])).replace(os.sep, '/')
+            new = renames.get(target, {}).get(m[3])
+            return f'{m[1]}{m[2]}#{new}"' if new else m[0]
+        return f
+    for rel, p in pages.items(): p.write_text(_HREF.sub(href(rel), texts[rel]), encoding='utf-8')
+    idx = site/'search'/'search_index.json'
+    if idx.exists():
+        data = json.loads(idx.read_text())
+        for d in data.get('docs', []):
+            page, _, frag = d.get('location', '').partition('#')
+            if frag in renames.get(page, {}): d['location'] = f'{page}#{renames[page][frag]}'
+        idx.write_text(json.dumps(data))
 
 
 def write_readme(proc: Path, links: dict):
@@ -91,9 +324,22 @@ def write_readme(proc: Path, links: dict):
     (ROOT/'README.md').write_text(note + body.strip() + '\n')
 
 
+def mkdocs_build(proc: Path):
+    "mkdocs build with mkdocs.yml plus the `nav` from the notebooks present (a generated config under _build/)"
+    cfg = yaml.safe_load((ROOT/'mkdocs.yml').read_text())
+    cfg.update(docs_dir=str(proc), site_dir=str(ROOT/'_site'), nav=mkdocs_nav(proc))
+    gen = ROOT/'_build'/'mkdocs.yml'
+    gen.parent.mkdir(exist_ok=True)
+    gen.write_text(yaml.dump(cfg, sort_keys=False))
+    os.environ.setdefault('NO_MKDOCS_2_WARNING', '1')
+    subprocess.run([str(BIN/'mkdocs'), 'build', '--quiet', '--clean', '-f', str(gen)], check=True)
+    finish_site(ROOT/'_site')
+
+
 def main():
     os.chdir(ROOT)
     if shutil.which('quarto'):
+        write_sidebar(ROOT/'nbs')
         for cmd in ('nbdev-readme', 'nbdev-docs'): subprocess.run([str(BIN/cmd)], check=True)
         print(f'Docs built with Quarto into {ROOT/"_docs"}')
         return
@@ -102,10 +348,9 @@ def main():
     nbs = sorted(proc.rglob('*.ipynb'))
     links = {doc_url + html_name(nb, proc): str(nb.relative_to(proc).with_suffix('.html')) for nb in nbs}
     for nb in nbs: clean_notebook(nb, proc, links)
-    shutil.copy(ROOT/'tools'/'mkdocs_extra.css', proc/'mkdocs_extra.css')
+    shutil.copytree(ASSETS, proc/'docs_assets', dirs_exist_ok=True)
     write_readme(proc, links)
-    os.environ.setdefault('NO_MKDOCS_2_WARNING', '1')
-    subprocess.run([str(BIN/'mkdocs'), 'build', '--quiet', '--clean', '-f', str(ROOT/'mkdocs.yml')], check=True)
+    mkdocs_build(proc)
     print(f'Docs built into {ROOT/"_site"} (open _site/index.html, or serve it: python -m http.server -d _site)')
 
 

@@ -20,5 +20,11 @@ from .callback.schedule import *
 from .callback.lr_finder import *
 from .callback.precision import *
 from .callback.checkpoint import *
+from .callback.tracker import *
 from .distributed import *
 from .vision.models import *
+from .vision.learner import *
+from .interpret import *
+
+# %% ../nbs/14_all.ipynb #145e5bfc
+__all__ = [n for n in dir() if not n.startswith('_')]  # re-export every chapter's public names (nbdev's own list would be empty)

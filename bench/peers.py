@@ -204,7 +204,8 @@ def make_loop_run(lib, model_key, n):
         from torch import nn
         fdls = DataLoaders(train, valid)
         def run():
-            learn = Learner(fdls, copy.deepcopy(init), loss_func=nn.CrossEntropyLoss(), opt_func=SGD, lr=LR_SGD, metrics=accuracy)
+            learn = Learner(fdls, copy.deepcopy(init), loss_func=nn.CrossEntropyLoss(), lr=LR_SGD, metrics=accuracy,
+                            opt_func=partial(SGD, mom=0.9))  # fastai's SGD builds its momentum step only when mom != 0
             train.reset()
             with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, LR_SGD)
             return [float(v) for v in learn.recorder.values[-1]]
@@ -310,14 +311,15 @@ def make_tta_run(lib, recipe):
             import fastai.callback.schedule  # noqa: F401
             import tempfile
             class Sizes(Callback):
+                order = 60  # after the Recorder
                 def before_train(self): resize.size = size_at(self.epoch)
                 def after_epoch(self): tick(float(self.learn.recorder.values[-1][-1]))
             opt = partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8)  # torch's AdamW
             learn = Learner(DataLoaders(train.reset(), valid), model, loss_func=loss_func, opt_func=opt, lr=r.lr, wd=r.wd,
-                            wd_bn_bias=True, metrics=accuracy, path=tempfile.mkdtemp(prefix='peers-fastai-'), cbs=Sizes())
+                            wd_bn_bias=True, metrics=accuracy, path=tempfile.mkdtemp(prefix='peers-fastai-'))
             with learn.no_bar(), learn.no_logging():
                 if r.lr_find: resize.size = size_at(0); learn.lr_find(num_it=r.lr_find, show_plot=False)
-                learn.fit_one_cycle(r.epochs, r.lr, wd=r.wd)
+                learn.fit_one_cycle(r.epochs, r.lr, wd=r.wd, cbs=Sizes())
         elif lib == 'lightning':
             import lightning.pytorch as pl
             from lightning.pytorch.tuner import Tuner
@@ -477,8 +479,9 @@ def main():
     lines = [f"# onecycle and its peers (bench/peers.py{' --quick' if a.quick else ''})", '',
              f"{t_start:%Y-%m-%d %H:%M} UTC; {machine()}; python {vers.get('python')}, torch {vers.get('torch')}, "
              f"onecycle {vers.get('onecycle')}" + ''.join(f", {k} {vers[k]}" for k in ('fastai', 'lightning') if k in vers) +
-             f"; {vers.get('threads')} thread(s) per process; load average {load0[0]:.2f} at the start, {load1[0]:.2f} at the end; "
-             f"median of {runs} runs per row, after one warm-up, libraries alternating in rotating order, one process each.", '']
+             f"; {vers.get('threads')} thread(s) per process; load average {load0[0]:.2f} at the start, {load1[0]:.2f} at the end; " +
+             (f"median of {runs} runs per row, after one warm-up, libraries alternating in rotating order, " if a.parts else '') +
+             "one process per library and row.", '']
     if a.note: lines += [a.note, '']
     lines += ['| part | work | library | median s | ratio to hand-written | median of paired ratios | peak RSS MiB | result |',
               '|---|---|---|---:|---:|---:|---:|---|']

@@ -95,7 +95,8 @@ def run_torch_dataloader(make_model, dls):
 
 def run_learner(make_model, dls):
     dls.train.generator.manual_seed(dls.train.seed)  # every run sees the same order
-    learn = Learner(dls, make_model(), lr=MAX_LR, metrics=accuracy, cbs=OneCycle())
+    learn = Learner(dls, make_model(), lr=MAX_LR, metrics=accuracy, cbs=OneCycle(),
+                    wd_bn_bias=True)  # AdamW decays every parameter in the hand loop too: the same work
     if OPTS['bf16']: learn.to_bf16()
     if OPTS['channels_last']: learn.to_channels_last()
     with learn.no_bar(), learn.no_logging(): learn.fit(1)

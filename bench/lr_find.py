@@ -74,7 +74,7 @@ def main():
     rows = []
     for key in a.models:
         set_seed(0); init = MODELS[key]()
-        learn = Learner(dls, copy.deepcopy(init), silent=True)
+        learn = Learner(dls, copy.deepcopy(init), silent=True, wd_bn_bias=True)  # as the hand loop: weight decay on every parameter
         hand_model = copy.deepcopy(init)
         loops = {'lr_find': lambda: run_lr_find(learn), 'hand-written': lambda: hand_lr_find(hand_model, dls)}
         times, res = {k: [] for k in loops}, {}

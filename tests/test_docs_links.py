@@ -107,7 +107,9 @@ def test_signature_parsing():
                       ('where', 'str', "'lr, x'", 'who asks, for the error message'), ('f', 'dict', "{'a': (1, 2)}", ''),
                       ('*args', '', '', ''), ('**kwargs', '', '', '')]
     out = build_docs.render_signature(sig)
-    assert out.count('class="sig-param"') == 6 and '| **n_groups** | `int \\| None` | `None` | how many groups |' in out
+    assert out.count('class="sig-param"') == 6
+    assert '<td><strong>n_groups</strong></td><td><code>int | None</code></td><td><code>None</code></td><td>how many groups</td>' in out
+    assert '<td>a number, or <code>slice(lo, hi)</code></td>' in out
     assert 'Details' not in build_docs.render_signature('def f(\n    a, b=1\n):')  # no docments: no table
     assert build_docs.split_params('def f():')[2] == []
     assert build_docs.split_params('not a signature') is None

@@ -4,6 +4,12 @@ With Quarto on PATH this is nbdev's own pipeline (`nbdev-readme`, `nbdev-docs`),
 Without Quarto (this project's development and CI machines, where it cannot be installed) we keep nbdev's processing
 of the notebooks (directives, `show_doc` entries, front matter) and render the processed notebooks with
 mkdocs-material and mkdocs-jupyter into `_site/`. README.md comes from the same processed `index.ipynb`.
+
+Both sites read the notebooks in one order, made from the files present: the home page, the lessons (nbs/tutorials/,
+numbered, the quick start first), then the library chapters by number. It is written into nbs/sidebar.yml (Quarto's
+sidebar; `python tools/build_docs.py --sidebar` writes only that) and into mkdocs' `nav`. After mkdocs, the pages are
+post-processed: show_doc entries get nbdev's anchors (`#learner.lr_find`), no id appears twice, and the LaTeX is typeset
+by the KaTeX bundled in tools/docs_assets/katex/ (MIT licence; the site works offline).
 """
 import html, json, os, re, shutil, subprocess, sys
 from pathlib import Path
@@ -159,8 +165,10 @@ def _top_split(p: str):
 
 
 def _esc(t: str) -> str: return html.escape(t, quote=False)
-def _cell(t: str) -> str: return t.replace('|', '\\|').replace('\n', ' ')
-def _code(t: str) -> str: return f'`{_cell(t)}`' if t else ''
+def _inline(t: str) -> str:
+    "A docments comment as HTML: `code` spans, the rest escaped (the table is HTML: a `|` in a type cannot split it)"
+    return re.sub(r'`([^`]+)`', lambda m: f'<code>{m[1]}</code>', _esc(t))
+def _code(t: str) -> str: return f'<code>{_esc(t)}</code>' if t else ''
 
 
 def render_signature(sig: str):
@@ -180,10 +188,11 @@ def render_signature(sig: str):
     out = (f'<div class="doc-sig"><code>{pre}<span class="sig-name">{_esc(name.split(".")[-1])}</span>'
            f'<span class="sig-paren">(</span>{", ".join(parts)}<span class="sig-paren">)</span>{ret_html}</code></div>')
     if any(doc for *_, doc in params) or ret_doc:
-        rows = ['| | **Type** | **Default** | **Details** |', '|---|---|---|---|']
-        rows += [f'| **{_cell(n).replace("*", chr(92) + "*")}** | {_code(a)} | {_code(d)} | {_cell(doc)} |' for n, a, d, doc in params]
-        if ret or ret_doc: rows.append(f'| **Returns** | {_code(ret)} | | {_cell(ret_doc)} |')
-        out += '\n\n' + '\n'.join(rows)
+        rows = [f'<tr><td><strong>{_esc(n)}</strong></td><td>{_code(a)}</td><td>{_code(d)}</td><td>{_inline(doc)}</td></tr>'
+                for n, a, d, doc in params]
+        if ret or ret_doc: rows.append(f'<tr><td><strong>Returns</strong></td><td>{_code(ret)}</td><td></td><td>{_inline(ret_doc)}</td></tr>')
+        out += ('\n\n<table class="doc-params"><thead><tr><th></th><th>Type</th><th>Default</th><th>Details</th></tr></thead>'
+                f'<tbody>{"".join(rows)}</tbody></table>')
     return out
 
 
@@ -218,7 +227,8 @@ def clean_notebook(path: Path, proc: Path, links: dict):
                 if md is None: continue
                 md = _ATTRS.sub('', ''.join(md))
                 if md.startswith('---') and (m := _SHOWDOC.search(md)) and (sig := render_signature(m[2])):
-                    md = md[:m.start()] + m[1] + sig + md[m.end():]  # a show_doc entry
+                    sig, _, table = sig.partition('\n\n')  # a show_doc entry: signature, docstring, parameters
+                    md = md[:m.start()] + m[1] + sig + md[m.end():].rstrip() + ('\n\n' + table if table else '')
                 o['data']['text/markdown'] = md
         elif c['cell_type'] == 'markdown':  # links to notebooks become links to their pages (Quarto does the same)
             c['source'] = _NB_LINK.sub(lambda m: '](' + m[1] + '.html' + (m[2] or '') + ')', ''.join(c['source']))
@@ -338,6 +348,8 @@ def mkdocs_build(proc: Path):
 
 def main():
     os.chdir(ROOT)
+    if '--sidebar' in sys.argv[1:]:  # only nbs/sidebar.yml, in a second: after adding or renaming a notebook
+        write_sidebar(ROOT/'nbs'); print(f'Wrote {ROOT/"nbs"/"sidebar.yml"}'); return
     if shutil.which('quarto'):
         write_sidebar(ROOT/'nbs')
         for cmd in ('nbdev-readme', 'nbdev-docs'): subprocess.run([str(BIN/cmd)], check=True)

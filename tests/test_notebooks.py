@@ -1,6 +1,6 @@
 """Every notebook under nbs/ is a test: each runs through `nbdev-test` in its own process, one pytest item per notebook.
 
-Cells flagged with a flag in `tst_flags` (pyproject.toml: `notest`, `slow`) are skipped unless the flag is named in
+Cells flagged with a flag in `tst_flags` (pyproject.toml: `notest`, `slow`, `gpu`) are skipped unless the flag is named in
 $ONECYCLE_TEST_FLAGS, which `make test FLAGS=slow` sets."""
 import os, subprocess
 import pytest

@@ -6,8 +6,8 @@ Docs: https://onecycle-dev.github.io/onecycle/callback.checkpoint.html.md"""
 
 # %% auto #0
 __all__ = ['CHECKPOINT_VERSION', 'NonFiniteError', 'SaveModel', 'RunLock', 'CheckpointError', 'stale_tmp_files',
-           'remove_stale_tmp', 'write_checkpoint', 'read_checkpoint', 'checkpoint_meta', 'check_checkpoint', 'Resume',
-           'TerminateOnNaN']
+           'remove_stale_tmp', 'state_digest', 'write_checkpoint', 'read_checkpoint', 'checkpoint_meta',
+           'check_checkpoint', 'Resume', 'TerminateOnNaN']
 
 # %% ../../nbs/10_callback.checkpoint.ipynb #a0a2523c
 import contextlib, errno, glob, hashlib, io, json, math, operator, os, pickle, socket, time, warnings
@@ -89,7 +89,7 @@ class SaveModel(Callback):
     def _release(self):
         if self.lock is not None: self.lock.release(); self.lock = None
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #ef9d495c
+# %% ../../nbs/10_callback.checkpoint.ipynb #2a5f5118
 def _proc_start(pid:int) -> str|None:
     "When process `pid` started (Linux: clock ticks since boot), to tell it from a later process given the same pid"
     try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]
@@ -157,9 +157,8 @@ class RunLock:
     def __enter__(self): return self.acquire()
     def __exit__(self, *a): self.release()
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #fb1f2e22
+# %% ../../nbs/10_callback.checkpoint.ipynb #a739a5e4
 CHECKPOINT_VERSION = 2  # the layout `write_checkpoint` writes; files without a version are version 1
-_MAGIC = b'ONECYCLE-CHECKPOINT\n'
 
 class CheckpointError(ValueError):
     "A checkpoint that cannot be used as it is: damaged, cut short, of another layout, or of another run"
@@ -176,7 +175,7 @@ def remove_stale_tmp(file) -> int:
         with contextlib.suppress(FileNotFoundError): p.unlink(); n += 1
     return n
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #e6999917
+# %% ../../nbs/10_callback.checkpoint.ipynb #8601d494
 _WHY = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used up', errno.EACCES: 'permission denied',
         errno.EPERM: 'permission denied', errno.EROFS: 'the file system is read-only',
         errno.EFBIG: 'the file would be larger than this process may write (a file-size limit)',
@@ -185,70 +184,80 @@ _WHY = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used 
 def _write_error(e:OSError, file:Path, what:str='the checkpoint') -> OSError:
     "`e` again, of its type, saying which file could not be written, why, and what to do"
     why = _WHY.get(e.errno, e.strerror or type(e).__name__)
-    keep = f"The previous {file.name} is unchanged. " if file.is_file() else ""
+    try: keep = f"The previous {file.name} is unchanged. " if file.is_file() else ""
+    except OSError: keep = ""  # not even allowed to look
     return type(e)(e.errno, f"Could not write {what} {file}: {why} ({e.strerror}). {keep}Free some space, fix the "
                             f"folder's permissions, or write elsewhere (the Learner's path= and model_dir=).")
 
+def state_digest(state) -> str:
+    "The SHA-256 of a state: every key, number and string, and every tensor's dtype, shape and bytes, in a fixed order"
+    h = hashlib.sha256()
+    def walk(o):
+        if isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f'T{t.dtype}{tuple(t.shape)}'.encode()); h.update(t.flatten().view(torch.uint8).numpy())
+        elif isinstance(o, dict):
+            h.update(b'{')
+            for k in sorted(o, key=repr): h.update(repr(k).encode()); walk(o[k])
+            h.update(b'}')
+        elif isinstance(o, (list, tuple)):
+            h.update(b'[' if isinstance(o, list) else b'(')
+            for v in o: walk(v)
+            h.update(b']')
+        else: h.update(repr(o).encode())
+    walk(state)
+    return h.hexdigest()
+
 def write_checkpoint(file, # where to write (its folder is created)
                      state:dict, # what to save: tensors, numbers, strings, lists and dicts of them
-                     meta:dict|None=None # plain JSON facts about the run, checked when the file is read back
+                     meta:dict|None=None # plain facts about the run, checked when the file is read back
                     ) -> Path:
-    "Write `state` to `file` atomically, with a format version and a SHA-256 of the payload; stale temporary files of `file` go first"
+    "Write `state` to `file` atomically, with a format version and the SHA-256 of its contents; stale temporary files of `file` go first"
     file = Path(file)
-    buf = io.BytesIO(); torch.save(state, buf); payload = buf.getbuffer()
-    head = json.dumps({'version': CHECKPOINT_VERSION, 'size': len(payload), 'sha256': hashlib.sha256(payload).hexdigest(),
-                       'meta': meta or {}}).encode() + b'\n'
+    fmt = {'version': CHECKPOINT_VERSION, 'sha256': state_digest(state), 'meta': meta or {}}
+    buf = io.BytesIO(); torch.save({**state, 'format': fmt}, buf)   # in memory first: a failing write is a plain OSError
     try:
         remove_stale_tmp(file)
-        with atomic_file(file) as f: f.write(_MAGIC); f.write(head); f.write(payload)
+        with atomic_file(file) as f: f.write(buf.getbuffer())
     except OSError as e: raise _write_error(e, file) from e
     return file
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #6893f480
+# %% ../../nbs/10_callback.checkpoint.ipynb #9e38a86b
 def _bad(file, what, fix="Resume from an earlier checkpoint (SaveModel(every_epoch=k) keeps one per k epochs), or train again"):
     return CheckpointError(f"The checkpoint {file} {what}. {fix}; this file was not used.")
 
 def read_checkpoint(file, # a file written by `write_checkpoint` (or, version 1, by an older onecycle)
                     device=None # where the tensors go (default: where they were saved)
                    ) -> tuple:
-    "`(state, header)` of a checkpoint, after checking its size, format version and checksum; loading runs no code"
+    "`(state, format)` of a checkpoint, after checking that it reads, its format version and its checksum; loading runs no code"
     file = Path(file)
     if not file.is_file(): raise FileNotFoundError(f"No checkpoint at {file}: check the name, `learn.path` and `learn.model_dir`")
-    data = file.read_bytes()
-    if not data: raise _bad(file, "is empty (0 bytes): the write that made it never finished (a full disk, or a copy cut short)")
-    if data.startswith(b'PK\x03\x04'): head, payload = {'version': 1, 'meta': {}}, data   # an older onecycle's torch.save file
-    elif data.startswith(_MAGIC) or _MAGIC.startswith(data):
-        end = data.find(b'\n', len(_MAGIC)) if len(data) > len(_MAGIC) else -1
-        try: head = json.loads(data[len(_MAGIC):end]) if end > 0 else None
-        except ValueError: head = None
-        if not isinstance(head, dict) or not {'version', 'size', 'sha256'} <= set(head):
-            raise _bad(file, f"is cut short or damaged in its header ({len(data):,} bytes)")
-        if head['version'] > CHECKPOINT_VERSION:
-            raise _bad(file, f"has format version {head['version']}, newer than this onecycle's ({CHECKPOINT_VERSION})",
-                       "Upgrade onecycle (pip install -U onecycle) to read it")
-        payload = memoryview(data)[end + 1:]
-        if len(payload) != head['size']:
-            raise _bad(file, f"is truncated: it holds {len(payload):,} of the {head['size']:,} bytes its header announces "
-                             f"(a full disk, or a copy that did not finish)")
-        if hashlib.sha256(payload).hexdigest() != head['sha256']:
-            raise _bad(file, "is damaged: the SHA-256 of its contents differs from the one saved with them (a changed "
-                             "byte on the disk or in a copy)")
-    else: raise _bad(file, f"is not a onecycle checkpoint (it starts with {data[:12]!r})",
-                     "Give the file that SaveModel or learn.save wrote")
-    try: state = torch.load(io.BytesIO(payload), map_location=device, weights_only=True)
+    size = file.stat().st_size
+    if not size: raise _bad(file, "is empty (0 bytes): the write that made it never finished (a full disk, or a copy cut short)")
+    try: state = torch.load(file, map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
         raise _bad(file, f"holds Python objects beyond tensors and plain values, which onecycle never unpickles because that "
                          f"could run code from the file ({str(e).splitlines()[-1][:120]})",
                    "Save only the state_dict (tensors) of what you need, e.g. torch.save(model.state_dict(), f), and load that") from None
     except Exception as e:
-        raise _bad(file, f"cannot be read ({type(e).__name__}: {str(e)[:160]}); it is cut short or damaged") from None
+        raise _bad(file, f"is cut short or damaged: PyTorch cannot read its {size:,} bytes ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
     if not isinstance(state, dict) or not isinstance(state.get('model'), dict):
         raise _bad(file, f"holds no model weights (found {type(state).__name__}"
                          f"{' with ' + str(list(state)[:5]) if isinstance(state, dict) else ''})",
                    "For a bare state_dict use learn.model.load_state_dict(torch.load(file, weights_only=True))")
-    return state, head
+    fmt = state.pop('format', None)
+    if fmt is None: return state, {'version': 1, 'meta': {}}   # an older onecycle's checkpoint: no version, no checksum
+    if not isinstance(fmt, dict) or not {'version', 'sha256'} <= set(fmt): raise _bad(file, "has a damaged format record")
+    if fmt['version'] > CHECKPOINT_VERSION:
+        raise _bad(file, f"has format version {fmt['version']}, newer than this onecycle's ({CHECKPOINT_VERSION})",
+                   "Upgrade onecycle (pip install -U onecycle) to read it")
+    if state_digest(state) != fmt['sha256']:
+        raise _bad(file, "is damaged: the SHA-256 of its contents differs from the one saved with them (a changed "
+                         "byte on the disk or in a copy)")
+    return state, fmt
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #cdd80317
+# %% ../../nbs/10_callback.checkpoint.ipynb #96290feb
 _TORCH_FLAGS = {'foreach', 'maximize', 'capturable', 'differentiable', 'fused', 'decoupled_weight_decay'}
 
 def _bare_model(learn) -> nn.Module:
@@ -349,7 +358,7 @@ def check_checkpoint(learn, # the Learner that would take the checkpoint
         raise CheckpointError(f"The checkpoint {file} does not fit this Learner, so nothing was loaded: " +
                               ' '.join(f"({i}) {what}. {fx}." for i, (what, fx) in enumerate(probs, 1)))
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #be21004e
+# %% ../../nbs/10_callback.checkpoint.ipynb #80dc79bc
 @patch
 def save(self:Learner, name, with_opt:bool=True) -> Path:
     "Save the model (and optimizer) to `path/model_dir/name.pth` with `write_checkpoint` (rank 0 only); returns the file"

@@ -122,6 +122,18 @@ def test_theme_at_1400(site, browser):
     nxt = browser.find_element(By.CSS_SELECTOR, '.md-footer__link--next').get_attribute('textContent')
     assert prev.strip(), 'no previous page in the footer'
     assert nxt.strip(), 'no next page in the footer'
+    covered = js(browser, """
+        var s = document.querySelector('.md-sidebar--primary .md-sidebar__scrollwrap'), sr = s.getBoundingClientRect(), out = [];
+        s.scrollTop = 120;
+        document.querySelectorAll('.md-sidebar--primary .md-nav__link').forEach(function (e) {
+          var r = e.getBoundingClientRect(), x = r.left + Math.min(20, r.width / 2), y = r.top + r.height / 2;
+          if (!r.height || y < sr.top || y > sr.bottom) return;
+          var t = document.elementFromPoint(x, y);
+          if (t && !e.contains(t) && !t.contains(e)) out.push(e.textContent.trim() + ' under ' + t.textContent.trim().slice(0, 20));
+        });
+        return out;""")
+    browser.save_screenshot(str(ARTIFACTS/'sidebar-scrolled.png'))
+    assert not covered, f'sidebar links hidden under another element once it scrolls: {covered}'
 
 
 def test_results_table_visible(site, browser):

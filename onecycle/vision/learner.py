@@ -524,7 +524,7 @@ def read_export(fname) -> dict:
         raise ExportError(f"load_learner: {file} is truncated or corrupt ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                           f"export the Learner again") from None
     if not isinstance(st, dict) or st.get('format') != EXPORT_FORMAT:
-        if isinstance(st, dict) and 'model' in st and 'format' not in st:
+        if isinstance(st, dict) and 'model' in st and isinstance(st['model'], dict) and 'state_dict' not in st:
             raise ExportError(f"load_learner: {file} is a training checkpoint (learn.save or SaveModel), not an export: it "
                               f"holds weights but not the classes, transforms or architecture. Load it into a Learner with "
                               f"learn.load, then call learn.export().")

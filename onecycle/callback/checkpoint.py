@@ -39,14 +39,15 @@ class SaveModel(Callback):
                  monitor:str|None=None, # a column of the results: keep its best epoch in `fname_best.pth`
                  comp=None, # is a value better? (default: lower for losses, higher otherwise)
                  with_opt:bool=True, # save (and reload) the optimizer state too
-                 at_end:bool=False # with `monitor`: keep the final weights instead of reloading the best when fit ends
+                 at_end:bool=False, # with `monitor`: keep the final weights instead of reloading the best when fit ends
+                 settings:dict|None=None # the run's own settings (lr, schedule, ...), recorded for `Resume(settings=...)` to compare
                 ):
         if every_n_batches is not None and (not isinstance(every_n_batches, int) or every_n_batches < 1):
             raise ValueError(f"SaveModel: every_n_batches must be a positive int or None, got {every_n_batches!r}")
         if not isinstance(every_epoch, (bool, int)) or (not isinstance(every_epoch, bool) and every_epoch < 1):
             raise ValueError(f"SaveModel: every_epoch must be True, False or a positive int, got {every_epoch!r}")
         self.fname, self.every_epoch, self.every_n, self.monitor, self.with_opt = fname, every_epoch, every_n_batches, monitor, with_opt
-        self.at_end = at_end
+        self.at_end, self.settings = at_end, dict(settings or {})
         self.comp = comp or (operator.lt if monitor is None or 'loss' in monitor else operator.gt)
         self.best, self.best_epoch, self.saved, self.lock = None, None, [], None
 
@@ -60,7 +61,8 @@ class SaveModel(Callback):
             raise NonFiniteError(f"SaveModel: the loss or the weights are not finite at epoch {self.learn.epoch}, batch "
                                  f"{self.learn.iter}; {file} keeps the last good state. Lower the learning rate, "
                                  f"or clip gradients (GradientClip), and resume from it.")
-        if rank_distrib() == 0: write_checkpoint(file, self.learn.get_state(self.with_opt, full=True), checkpoint_meta(self.learn))
+        meta = {**checkpoint_meta(self.learn), **({'settings': self.settings} if self.settings else {})}
+        if rank_distrib() == 0: write_checkpoint(file, self.learn.get_state(self.with_opt, full=True), meta)
         distrib_barrier()  # several processes: the others wait until rank 0's checkpoint is complete
         self.saved.append(file)
 
@@ -89,7 +91,7 @@ class SaveModel(Callback):
     def _release(self):
         if self.lock is not None: self.lock.release(); self.lock = None
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #2a5f5118
+# %% ../../nbs/10_callback.checkpoint.ipynb #3a8af380
 def _proc_start(pid:int) -> str|None:
     "When process `pid` started (Linux: clock ticks since boot), to tell it from a later process given the same pid"
     try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]
@@ -157,7 +159,7 @@ class RunLock:
     def __enter__(self): return self.acquire()
     def __exit__(self, *a): self.release()
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #a739a5e4
+# %% ../../nbs/10_callback.checkpoint.ipynb #64629ca9
 CHECKPOINT_VERSION = 2  # the layout `write_checkpoint` writes; files without a version are version 1
 
 class CheckpointError(ValueError):
@@ -175,7 +177,7 @@ def remove_stale_tmp(file) -> int:
         with contextlib.suppress(FileNotFoundError): p.unlink(); n += 1
     return n
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #8601d494
+# %% ../../nbs/10_callback.checkpoint.ipynb #cd4ac399
 _WHY = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is used up', errno.EACCES: 'permission denied',
         errno.EPERM: 'permission denied', errno.EROFS: 'the file system is read-only',
         errno.EFBIG: 'the file would be larger than this process may write (a file-size limit)',
@@ -222,7 +224,7 @@ def write_checkpoint(file, # where to write (its folder is created)
     except OSError as e: raise _write_error(e, file) from e
     return file
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #9e38a86b
+# %% ../../nbs/10_callback.checkpoint.ipynb #93e648e2
 def _bad(file, what, fix="Resume from an earlier checkpoint (SaveModel(every_epoch=k) keeps one per k epochs), or train again"):
     return CheckpointError(f"The checkpoint {file} {what}. {fix}; this file was not used.")
 
@@ -257,7 +259,7 @@ def read_checkpoint(file, # a file written by `write_checkpoint` (or, version 1,
                          "byte on the disk or in a copy)")
     return state, fmt
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #96290feb
+# %% ../../nbs/10_callback.checkpoint.ipynb #93aedeb3
 _TORCH_FLAGS = {'foreach', 'maximize', 'capturable', 'differentiable', 'fused', 'decoupled_weight_decay'}
 
 def _bare_model(learn) -> nn.Module:
@@ -310,13 +312,15 @@ def _check_loaders(learn, state, meta) -> list:
                         f"{type(dl).__name__} of {getattr(dl, 'n', None)}", fix))
     return res
 
-def _check_run(learn, meta) -> list:
+def _check_run(learn, meta, settings=None) -> list:
     "The run settings that differ from those the checkpoint was saved with, as (what, fix) pairs"
     fix = "Resume with the settings of the run that saved it, or pass Resume(file, allow_changes=True) to continue with the new ones"
     now = {'epochs': learn.n_epoch, 'batch size': getattr(learn.dls.train, 'bs', None), 'batches per epoch': len(learn.dls.train)}
     then = {'epochs': meta.get('n_epoch'), 'batch size': meta.get('loaders', {}).get('train', {}).get('bs'),
             'batches per epoch': meta.get('batches_per_epoch')}
     diff = [f"{k} {then[k]} then, {now[k]} now" for k in now if then[k] is not None and then[k] != now[k]]
+    saved = meta.get('settings') or {}
+    diff += [f"{k} {saved[k]!r} then, {v!r} now" for k, v in (settings or {}).items() if k in saved and saved[k] != v]
     return [(f"it was saved by a run with other settings ({'; '.join(diff)})", fix)] if diff else []
 
 def check_checkpoint(learn, # the Learner that would take the checkpoint
@@ -325,7 +329,8 @@ def check_checkpoint(learn, # the Learner that would take the checkpoint
                      with_opt:bool|None=None, # check the optimizer state too (None: if the file has one)
                      strict:bool=True, # the model's keys must match exactly
                      full:bool=False, # for a resume: also progress, loaders, random generators and run settings
-                     allow_changes:bool=False # for a resume: accept other epochs or batch size
+                     allow_changes:bool=False, # for a resume: accept other epochs, batch size or settings
+                     settings:dict|None=None # for a resume: this run's settings, compared with those recorded
                     ):
     "Raise one `CheckpointError` listing everything that keeps `state` from fitting `learn`; change nothing in it"
     meta, probs = head.get('meta') or {}, []
@@ -353,12 +358,12 @@ def check_checkpoint(learn, # the Learner that would take the checkpoint
             if not {'python', 'numpy', 'torch'} <= set(state.get('rng', {})):
                 probs.append(("it holds no random generator states", "Resume from a checkpoint SaveModel wrote"))
             probs += _check_loaders(learn, state, meta)
-            if not allow_changes: probs += _check_run(learn, meta)
+            if not allow_changes: probs += _check_run(learn, meta, settings)
     if probs:
         raise CheckpointError(f"The checkpoint {file} does not fit this Learner, so nothing was loaded: " +
                               ' '.join(f"({i}) {what}. {fx}." for i, (what, fx) in enumerate(probs, 1)))
 
-# %% ../../nbs/10_callback.checkpoint.ipynb #80dc79bc
+# %% ../../nbs/10_callback.checkpoint.ipynb #38f12d04
 @patch
 def save(self:Learner, name, with_opt:bool=True) -> Path:
     "Save the model (and optimizer) to `path/model_dir/name.pth` with `write_checkpoint` (rank 0 only); returns the file"
@@ -385,9 +390,10 @@ class Resume(Callback):
     "Continue the run saved in the full checkpoint `file` (by `SaveModel`): pass it to any `fit` in `cbs`"
     order = 90  # after every callback has reset itself in before_fit: the checkpoint's state wins
     def __init__(self, file, # a checkpoint SaveModel wrote
-                 allow_changes:bool=False # continue even if the epochs or the batch size differ from the saved run's
+                 allow_changes:bool=False, # continue even if the epochs, batch size or `settings` differ from the saved run's
+                 settings:dict|None=None # this run's settings, compared with those `SaveModel(settings=...)` recorded
                 ):
-        self.file, self.allow_changes = Path(file), allow_changes
+        self.file, self.allow_changes, self.settings = Path(file), allow_changes, dict(settings or {})
 
     def before_fit(self):
         learn = self.learn
@@ -397,7 +403,7 @@ class Resume(Callback):
         if 'progress' not in state:
             raise CheckpointError(f"Resume: {self.file} is not a checkpoint to resume from (it has no training progress: it "
                                   f"was saved with learn.save); resume from one written by SaveModel, or load it with learn.load")
-        check_checkpoint(learn, state, head, self.file, full=True, allow_changes=self.allow_changes)
+        check_checkpoint(learn, state, head, self.file, full=True, allow_changes=self.allow_changes, settings=self.settings)
         learn.set_state(state, full=True)
         p = state['progress']
         learn.start_epoch = min(p['epoch'] + (0 if p['in_epoch'] else 1), learn.n_epoch)

@@ -236,7 +236,7 @@ def make_lr_find_run(lib, model_key, n):
         return run
     if lib == 'onecycle':
         from onecycle.learner import Learner
-        learn = Learner(dls, copy.deepcopy(init), silent=True)
+        learn = Learner(dls, copy.deepcopy(init), silent=True, wd_bn_bias=True)  # AdamW on every parameter, as the hand test
         def run():
             raw = lrf.run_lr_find(learn)
             return [len(raw), float(raw[0]), float(raw[-1])]

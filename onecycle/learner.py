@@ -9,8 +9,8 @@ __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'Can
            'CancelTrainException', 'CancelValidException', 'CancelEpochException', 'CancelFitException',
            'CallbackError', 'Callback', 'register_default_cb', 'default_splitter', 'parse_lr', 'Learner',
            'rank_distrib', 'num_distrib', 'distrib_barrier', 'norm_bias_params', 'fn_name', 'TrainEvalCallback',
-           'Metric', 'AvgMetric', 'AvgLoss', 'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'Recorder',
-           'GatherPreds', 'save_checkpoint', 'load_checkpoint']
+           'Metric', 'AvgMetric', 'AvgLoss', 'accuracy', 'error_rate', 'top_k_accuracy', 'TablePrinter', 'EpochRow',
+           'Recorder', 'GatherPreds', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_learner.ipynb #0f00c3ac
 import contextlib, difflib, functools, math, numbers, os, re, time, warnings
@@ -301,7 +301,8 @@ def _one_batch(self:Learner, b):
     self.xb, self.yb = b[:self.n_inp], b[self.n_inp:]
     try:
         self('before_batch')
-        self.pred = self.model(*self.xb)
+        try: self.pred = self.model(*self.xb)
+        except RuntimeError as e: raise _forward_error(self.xb, e) from e
         self('after_pred')
         if self.yb:  # batches without targets (test sets) stop at the predictions
             self.loss = self._loss() if self._loss_checked else self._first_loss()
@@ -340,6 +341,16 @@ def _do_epoch(self:Learner):
 @patch
 def _do_fit(self:Learner):
     for self.epoch in range(self.start_epoch, self.n_epoch): self._with_events(self._do_epoch, 'epoch', CancelEpochException)
+
+# %% ../nbs/05_learner.ipynb #0e202874
+def _forward_error(xb, e:RuntimeError) -> Exception:
+    "The exception to raise when the model failed on `xb`: a diagnosis when integer inputs met a float model"
+    ints = [t for t in xb if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool]
+    if isinstance(e, torch.OutOfMemoryError) or not ints or not re.search(r'dtype|scalar type|Byte|Long|Int|Char', str(e)): return e
+    return TypeError(f"The model failed on an integer batch ({_desc(ints[0])}): {e}\nImages arrive as uint8 in 0-255 "
+                     f"unless the batch transforms turn them into floats: an ImageBlock does so by default "
+                     f"(IntToFloatTensor); a block built with to_float=False, or tensors given to DataLoaders.from_tensors, "
+                     f"need IntToFloatTensor() first in batch_tfms (before Normalize), or a model that converts its input.")
 
 # %% ../nbs/05_learner.ipynb #653ad326
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)  # _NormBase: every BatchNorm and InstanceNorm
@@ -633,20 +644,51 @@ class TablePrinter:
         if self.widths is None: self.widths = [max(len(c), 10) for c in row]
         self.print_fn('  '.join(f'{c:<{w}}' for c, w in zip(row, self.widths)).rstrip())
 
+# %% ../nbs/05_learner.ipynb #465571c3
+class EpochRow(list):
+    "One epoch of `Recorder.values`: `[train_loss, valid_loss, *metrics]` by position (as fastai), every column by name"
+    def __init__(self, names:list, # the names of the positions: train_loss, valid_loss and the metrics
+                 vals:list, # their values
+                 epoch:int, # the epoch (by name only)
+                 time:float # its seconds (by name only)
+                ):
+        super().__init__(vals); self.names, self.epoch, self.time = list(names), epoch, time
+    def keys(self) -> list: return ['epoch', *self.names, 'time']
+    def __getitem__(self, k):
+        if not isinstance(k, str): return super().__getitem__(k)
+        if k in ('epoch', 'time'): return getattr(self, k)
+        if k not in self.names: raise KeyError(f"Recorder.values: no column {k!r}; the columns are {self.keys()}")
+        return super().__getitem__(self.names.index(k))
+    def get(self, k, default=None): return self[k] if k in self.keys() else default
+    def items(self) -> list: return [(k, self[k]) for k in self.keys()]
+    def to_dict(self) -> dict: return dict(self.items())
+    @classmethod
+    def from_dict(cls, d:dict): return cls([k for k in d if k not in ('epoch', 'time')], [v for k, v in d.items() if k not in ('epoch', 'time')], d['epoch'], d['time'])
+    def __repr__(self): return 'EpochRow(' + ', '.join(f'{k}={v!r}' for k, v in self.to_dict().items()) + ')'
+
 # %% ../nbs/05_learner.ipynb #81ffca10
 class Recorder(Callback):
     "Keeps the loss, learning rate and momentum of each training batch, and a row of results for each epoch"
     order = 50
-    def __init__(self): self.valid_values, self._valid_loss = None, AvgLoss(); self.before_fit()
+    def __init__(self, beta:float=0.98): # how much the smoothed `losses` remember (fastai's default)
+        self.beta, self.valid_values, self._valid_loss = beta, None, AvgLoss(); self.before_fit()
 
     @property
     def metric_names(self) -> list:
         return ['epoch', 'train_loss', 'valid_loss', *[m.name for m in self.learn.metrics], 'time']
 
     @property
-    def losses(self) -> torch.Tensor:
+    def raw_losses(self) -> torch.Tensor:
         "The training loss of every batch of this `fit` so far (one tensor, on the device)"
         return torch.cat(self._chunks) if self._chunks else torch.zeros(0)
+
+    @property
+    def losses(self) -> torch.Tensor:
+        "The training losses smoothed as fastai's: a moving average with factor `beta`, its start-up bias divided out (CPU)"
+        raw, out, avg = self.raw_losses.double().cpu().tolist(), [], 0.
+        for n, l in enumerate(raw, 1):
+            avg = self.beta * avg + (1 - self.beta) * l; out.append(avg / (1 - self.beta ** n))
+        return torch.tensor(out, dtype=torch.float32)
 
     def before_fit(self):
         self.values, self.lrs, self.moms, self.epoch_iters, self._chunks = [], [], [], [], []
@@ -660,12 +702,12 @@ class Recorder(Callback):
 
     def state_dict(self) -> dict:
         "The whole history (rows, per-batch rates, momenta and losses) and the losses of the epoch under way"
-        return {'values': self.values, 'valid_values': self.valid_values, 'lrs': self.lrs, 'moms': self.moms, 'epoch_iters': self.epoch_iters,
-                'losses': self.losses, 'epoch_losses': torch.stack(self._losses) if self._losses else torch.zeros(0),
+        return {'values': [r.to_dict() for r in self.values], 'valid_values': self.valid_values, 'lrs': self.lrs, 'moms': self.moms, 'epoch_iters': self.epoch_iters,
+                'losses': self.raw_losses, 'epoch_losses': torch.stack(self._losses) if self._losses else torch.zeros(0),
                 'epoch_bss': self._bss}
 
     def load_state_dict(self, st:dict):
-        self.values, self.lrs, self.moms = [dict(r) for r in st['values']], list(st['lrs']), list(st['moms'])
+        self.values, self.lrs, self.moms = [EpochRow.from_dict(r) for r in st['values']], list(st['lrs']), list(st['moms'])
         self.valid_values = st.get('valid_values')
         self.epoch_iters, self._bss = list(st['epoch_iters']), list(st['epoch_bss'])
         self._chunks = [st['losses']] if len(st['losses']) else []
@@ -705,10 +747,10 @@ class Recorder(Callback):
 
     def after_epoch(self):
         vals = self._epoch_vals or [math.nan] * (1 + len(self.learn.metrics)) + _as_floats([self._train_loss])
-        row = dict(zip(self.metric_names, [self.learn.epoch, vals[-1], *vals[:-1], time.perf_counter() - self._t0]))
+        row = EpochRow(self.metric_names[1:-1], [vals[-1], *vals[:-1]], self.learn.epoch, time.perf_counter() - self._t0)
         self.values.append(row); self.epoch_iters.append(len(self.lrs))
         if len(self.values) == 1: self.learn.log_row(self.metric_names)
-        self.learn.log_row([str(row['epoch']), *[f'{v:.6f}' for v in list(row.values())[1:-1]], _fmt_time(row['time'])])
+        self.learn.log_row([str(row.epoch), *[f'{v:.6f}' for v in row], _fmt_time(row.time)])
         self._train_loss = None
 
 # %% ../nbs/05_learner.ipynb #2b6c9d45

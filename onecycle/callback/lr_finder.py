@@ -43,7 +43,7 @@ def clone_state(o, device=None):
         for k, v in o.items(): d[k] = clone_state(v, device)
         return d
     if isinstance(o, tuple) and hasattr(o, '_fields'): return type(o)(*(clone_state(v, device) for v in o))
-    if isinstance(o, (list, tuple)): return type(o)(clone_state(v, device) for v in o)
+    if type(o) in (list, tuple): return type(o)(clone_state(v, device) for v in o)
     return copy.deepcopy(o)
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #d81a930d

@@ -126,7 +126,7 @@ class CSVLogger(Callback):
         else: self._write([names], 'w')
 
     def after_epoch(self):
-        if not rank_distrib(): self._write([list(self.learn.recorder.values[-1].values())], 'a')
+        if not rank_distrib(): self._write([list(self.learn.recorder.values[-1].to_dict().values())], 'a')
 
     def read_log(self) -> list:
         "The log as a list of dicts of numbers"

@@ -116,7 +116,7 @@ def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto',
     rows = learn.recorder.values  # every epoch of the run, those before a resume included
     acc = float(rows[-1]['accuracy']) if rows else float(accuracy(*learn.get_preds()))
     acc_tta = float(accuracy(*learn.tta()))
-    res.update(epochs=learn.recorder.values, test_accuracy=acc, test_accuracy_tta=acc_tta,
+    res.update(epochs=[r.to_dict() for r in rows], test_accuracy=acc, test_accuracy_tta=acc_tta,
                wall_time_s=time.perf_counter() - t0)
     print(f"final accuracy {acc:.4f}, with test-time flips {acc_tta:.4f}; {res['wall_time_s']:.1f} s in all; results in {out}")
     atomic_write(out/'metrics.json', json.dumps(res, indent=1).encode())

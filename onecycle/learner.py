@@ -472,6 +472,10 @@ def fit(self:Learner,
     self._check_devices()
     with self.added_cbs(cbs):
         if self.opt is None: self.create_opt()
+        if not any(p.requires_grad for g in self.opt.param_groups for p in g['params']):
+            raise ValueError(f"fit: the model has no trainable parameters (all {sum(p.numel() for p in self.model.parameters())} "
+                             f"are frozen, or it has none), so training would change nothing. Unfreeze them (learn.unfreeze(), "
+                             f"or p.requires_grad_(True)), or give the Learner a model with parameters.")
         self.set_hypers(lr=self.lr if lr is None else lr, wd=self.wd if wd is None else wd)
         self.start_epoch, self.n_epoch, self.log_row = start_epoch, n_epoch, noop if self.silent or rank_distrib() else (self.logger or TablePrinter())
         try: self._with_events(self._do_fit, 'fit', CancelFitException)

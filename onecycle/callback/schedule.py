@@ -96,6 +96,19 @@ def _check_pos(name, v, strict_upper=True):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
         raise ValueError(f"fit_one_cycle: {name} must be a positive number, got {v!r}")
 
+def _check_moms(moms, n:int=3):
+    "Momenta (SGD's momentum or Adam's beta1) are in [0, 1): 1.5 would make every step grow without bound"
+    if moms is None: return
+    if not isinstance(moms, (tuple, list)) or len(moms) != n or not all(
+            not isinstance(m, bool) and isinstance(m, numbers.Real) and 0 <= m < 1 for m in moms):
+        raise ValueError(f"fit_one_cycle: moms must be {n} momenta in [0, 1) (start, middle, end), got {moms!r}; "
+                         f"fastai's default is (0.95, 0.85, 0.95), or None to leave the optimizer's momentum alone")
+
+def _check_whole(where:str, **kw):
+    for k, v in kw.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{where}: {k} must be a whole number >= 1 (epochs are counted whole), got {v!r}")
+
 @patch
 def lr_per_group(self:Learner, lr) -> np.ndarray:
     "`lr` (a number, a list with one per param group, or `slice(lo, hi)`: the core's `parse_lr`) as an array, one per group"
@@ -116,7 +129,7 @@ def fit_one_cycle(self:Learner, n_epoch:int, lr_max=None, div:float=25., div_fin
     "Train for `n_epoch` epochs with the 1-cycle policy"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
         raise ValueError(f"fit_one_cycle: n_epoch must be a positive int, got {n_epoch!r}")
-    _check_pos('div', div); _check_pos('div_final', div_final)
+    _check_pos('div', div); _check_pos('div_final', div_final); _check_moms(moms)
     if not 0 < pct_start < 1: raise ValueError(f"fit_one_cycle: pct_start must be in (0, 1), got {pct_start!r}")
     lr_max = self.lr_per_group(self.lr if lr_max is None else lr_max)
     total = n_epoch * len(self.dls.train)
@@ -180,7 +193,7 @@ def fit_flat_cos(self:Learner, n_epoch:int, lr=None, div_final:float=1e5, pct_st
 @patch
 def fit_sgdr(self:Learner, n_cycles:int, cycle_len:int, lr_max=None, cycle_mult:int=2, wd=None, cbs=None, start_epoch:int=0):
     "Cosine annealing with warm restarts: `n_cycles` cycles, the first `cycle_len` epochs, each `cycle_mult` times longer"
-    if n_cycles < 1 or cycle_len < 1: raise ValueError(f"fit_sgdr: n_cycles and cycle_len must be >= 1, got {n_cycles}, {cycle_len}")
+    _check_whole('fit_sgdr', n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult)
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     n_epoch, lr = sum(lens), self.lr_per_group(self.lr if lr_max is None else lr_max)
     sched = combine_scheds([l / n_epoch for l in lens], [Sched(sched_cos, lr, lr / 1e5)] * n_cycles)

@@ -26,7 +26,7 @@ from .callback.progress import *
 from .callback.schedule import *
 from .callback.lr_finder import *
 from .callback.precision import *
-from .callback.checkpoint import SaveModel, Resume, TerminateOnNaN
+from .callback.checkpoint import SaveModel, Resume, TerminateOnNaN, RunLock, CheckpointError, read_checkpoint
 from .vision.models import get_model, ProgressiveResize, progressive_sizes
 from .vision.learner import load_learner, model_spec, ExportError
 
@@ -77,11 +77,25 @@ def _set_precision(learn, precision):
 
 def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto', precision='auto', out='onecycle-run',
           seed:int=0, device=None, size=None, gray=False, valid_pct=0.2, workers=None, train_subset=None,
-          label_smoothing:float=0.1, wd:float=0.05, progressive:bool=True, resume=None, lr_find_only:bool=False) -> dict:
+          label_smoothing:float=0.1, wd:float=0.05, progressive:bool=True, resume=None, lr_find_only:bool=False,
+          allow_changes:bool=False) -> dict:
     "Find a learning rate (if `lr='auto'`), train with 1-cycle, evaluate, and write the results into `out`"
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder: give a folder for the run's results")
+    with RunLock(out, f'onecycle train --out {out}'):   # one run per output folder
+        return _train(data, arch, epochs, bs, lr, precision, out, seed, device, size, gray, valid_pct, workers, train_subset,
+                      label_smoothing, wd, progressive, resume, lr_find_only, allow_changes)
+
+def _saved_lr(resume):
+    "The learning rate the interrupted run trained with, from its checkpoint's recorded settings (None if not recorded)"
+    return ((read_checkpoint(resume)[1].get('meta') or {}).get('settings') or {}).get('lr')
+
+def _train(data, arch, epochs, bs, lr, precision, out, seed, device, size, gray, valid_pct, workers, train_subset,
+           label_smoothing, wd, progressive, resume, lr_find_only, allow_changes) -> dict:
     t0 = time.perf_counter()
     import matplotlib.pyplot as plt
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume and lr == 'auto': lr = _saved_lr(resume) or 'auto'   # a resume continues at the rate it started with
     set_seed(seed)
     dls = get_dls(data, bs, size, gray, valid_pct, seed, device, workers, train_subset)
     n_in, n_out = dls.train.one_batch()[0].shape[1], len(dls.vocab)
@@ -109,7 +123,10 @@ def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto',
     final = dls.train.one_batch()[0].shape[-1]
     sizes = progressive_sizes(epochs, final) if progressive else [final]
     if progressive: print(f"progressive resizing: {sizes}")
-    learn.fit_one_cycle(epochs, lr_max=float(lr), cbs=[SaveModel('model'), TerminateOnNaN(), ProgressiveResize(sizes)] + ([Resume(resume)] if resume else []))
+    settings = {'data': str(data), 'arch': arch or DEFAULT_ARCH, 'epochs': epochs, 'bs': bs, 'lr': float(lr), 'seed': seed,
+                'size': size, 'label_smoothing': label_smoothing, 'wd': wd, 'progressive': progressive}
+    learn.fit_one_cycle(epochs, lr_max=float(lr), cbs=[SaveModel('model', settings=settings), TerminateOnNaN(), ProgressiveResize(sizes)]
+                        + ([Resume(resume, allow_changes=allow_changes, settings=settings)] if resume else []))
     learn.model_spec = model_spec(arch or DEFAULT_ARCH, n_in=n_in, n_out=n_out)
     res['export'] = str(learn.export('export.pth'))  # next to model.pth: what `onecycle predict` and load_learner read
     ax = learn.recorder.plot_loss(); _save_fig(ax.figure, out/'loss.png'); plt.close('all')
@@ -164,6 +181,33 @@ def _lr(s):
     if not v > 0 or math.isinf(v): raise argparse.ArgumentTypeError(f"expected 'auto' or a positive number, got {s!r}")
     return v
 
+def _nonneg_int(s):
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
+    if v < 0: raise argparse.ArgumentTypeError(f"expected an integer >= 0 (0: decode in the main process), got {s!r}")
+    return v
+
+def _fraction(s):
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {s!r}") from None
+    if not 0 <= v < 1: raise argparse.ArgumentTypeError(f"expected a number in [0, 1) (0: none; 0.1 is usual), got {s!r}")
+    return v
+
+def _nonneg(s):
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
+    if not (v >= 0 and math.isfinite(v)): raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {s!r}")
+    return v
+
+def _device(s):
+    try: d = torch.device(s)
+    except (RuntimeError, ValueError): raise argparse.ArgumentTypeError(f"{s!r} is not a device: use cpu, cuda, cuda:1 or mps") from None
+    if d.type == 'cuda' and not torch.cuda.is_available(): raise argparse.ArgumentTypeError(f"{s!r}: this machine has no CUDA GPU; use --device cpu")
+    if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{s!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if d.type == 'mps' and not torch.backends.mps.is_available(): raise argparse.ArgumentTypeError(f"{s!r}: MPS is not available here; use --device cpu")
+    return s
+
 def _valid_pct(s):
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {s!r}") from None
@@ -178,16 +222,17 @@ def _add_common(p):
                    help='auto (default): bf16 on GPUs and CPUs that support it (with channels_last), fp16 on older GPUs, else fp32')
     p.add_argument('--out', default='onecycle-run', help='output folder (default ./onecycle-run)')
     p.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
-    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: the best available; or $ONECYCLE_DEVICE)')
+    p.add_argument('--device', type=_device, default=None, help='cpu, cuda, cuda:1, mps (default: the best available; or $ONECYCLE_DEVICE)')
     p.add_argument('--size', type=_positive_int, default=None, help='image size for folders (default 64; Fashion-MNIST is 28)')
     p.add_argument('--gray', action='store_true', help='read folder images as grayscale (1 channel)')
     p.add_argument('--valid-pct', type=_valid_pct, default=0.2, help='fraction held out when the folder has no train/valid split (default 0.2)')
-    p.add_argument('--workers', type=int, default=None, help='worker processes decoding images (default: cores, up to 8)')
+    p.add_argument('--workers', type=_nonneg_int, default=None, help='worker processes decoding images (default: cores, up to 8)')
     p.add_argument('--train-subset', type=_positive_int, default=None, help='train on the first N training images only (quick checks)')
 
 def make_parser() -> argparse.ArgumentParser:
     "The `onecycle` command's argument parser"
     p = argparse.ArgumentParser(prog='onecycle', description='Train image classifiers with the 1-cycle policy.')
+    p.add_argument('--debug', action='store_true', help='show the full traceback of an error instead of one line')
     sub = p.add_subparsers(dest='command', required=True, metavar='{train,lr-find,predict}')
     t = sub.add_parser('train', help='find a learning rate, train with 1-cycle, evaluate and save',
                        description='Find a learning rate (--lr auto), train with fit_one_cycle, evaluate with test-time '
@@ -195,11 +240,12 @@ def make_parser() -> argparse.ArgumentParser:
     _add_common(t)
     t.add_argument('--epochs', type=_positive_int, default=13, help='epochs (default 13)')
     t.add_argument('--lr', type=_lr, default='auto', help="peak learning rate, or 'auto' (default) for the LR finder's suggestion")
-    t.add_argument('--label-smoothing', type=float, default=0.1, help='label smoothing of the cross-entropy loss (default 0.1)')
-    t.add_argument('--wd', type=float, default=0.05, help='weight decay (default 0.05)')
+    t.add_argument('--label-smoothing', type=_fraction, default=0.1, help='label smoothing of the cross-entropy loss (default 0.1)')
+    t.add_argument('--wd', type=_nonneg, default=0.05, help='weight decay (default 0.05)')
     t.add_argument('--no-progressive', dest='progressive', action='store_false',
                    help='train every epoch at full size (default: progressive resizing, 0.72, 0.86 then 1 times the size)')
-    t.add_argument('--resume', default=None, help='continue an interrupted run from its model.pth')
+    t.add_argument('--resume', default=None, help='continue an interrupted run from its model.pth (with the same settings)')
+    t.add_argument('--allow-changes', action='store_true', help='with --resume: continue although epochs, batch size or other settings differ from the saved run')
     f = sub.add_parser('lr-find', help='run the learning-rate finder only and save its plot',
                        description='Run the learning-rate finder, print its suggestions and save lr_find.png into --out.')
     _add_common(f)
@@ -211,13 +257,13 @@ def make_parser() -> argparse.ArgumentParser:
     q.add_argument('images', nargs='+', help='image files and/or folders (searched recursively for images)')
     q.add_argument('--json', action='store_true', help='print one JSON list (file, label, index, probability, probabilities)')
     q.add_argument('--bs', type=_positive_int, default=64, help='images per batch (default 64)')
-    q.add_argument('--device', default=None, help='cpu, cuda, ... (default: a GPU when there is one; or $ONECYCLE_DEVICE)')
+    q.add_argument('--device', type=_device, default=None, help='cpu, cuda, ... (default: a GPU when there is one; or $ONECYCLE_DEVICE)')
     return p
 
 def main(argv=None):
     "Entry point of the `onecycle` command"
     a = make_parser().parse_args(argv)
-    kw = {k: v for k, v in vars(a).items() if k != 'command'}
+    kw = {k: v for k, v in vars(a).items() if k not in ('command', 'debug')}
     if a.command == 'predict':
         try: res = predict(a.model, a.images, bs=a.bs, device=a.device)
         except (OSError, ValueError, RuntimeError) as e:   # a missing or unreadable file, an empty folder, a bad image
@@ -231,8 +277,9 @@ def main(argv=None):
     try:
         if a.command == 'lr-find': return train(lr='auto', lr_find_only=True, **kw)
         return train(**kw)
-    except (DataError, FileNotFoundError) as e:
-        print(f"onecycle: error: {e}", file=sys.stderr)
+    except (DataError, CheckpointError, OSError, ValueError, RuntimeError) as e:   # bad data, files, checkpoints, settings
+        if a.debug: raise
+        print(f"onecycle: error: {' '.join(str(e).split())}", file=sys.stderr)
         raise SystemExit(1)
 
 def cli():

@@ -51,8 +51,11 @@ def get_files(path, # the folder to look in
     if missing: raise FileNotFoundError(f"get_files: folders {missing} do not exist under {path}")
     res = []
     for root in roots:
-        for d, subdirs, files in os.walk(root):
-            subdirs[:] = sorted(s for s in subdirs if not s.startswith('.')) if recurse else []
+        seen = set()   # folders reached through symbolic links are followed, each real folder once (no loops)
+        for d, subdirs, files in os.walk(root, followlinks=True):
+            seen.add(os.path.realpath(d))
+            subdirs[:] = sorted(s for s in subdirs if not s.startswith('.')
+                                and os.path.realpath(os.path.join(d, s)) not in seen) if recurse else []
             res += [Path(d)/f for f in sorted(files)
                     if not f.startswith('.') and (exts is None or os.path.splitext(f)[1].lower() in exts)]
     return res
@@ -705,9 +708,9 @@ class DataBlock:
         return Datasets(items, self.blocks, self.getters, self.splitter(items), self.item_tfms, self.n_inp, errors)
 
 # %% ../../nbs/04_data.block.ipynb #a7e9b7b8
-def _stack_split(ds, bs, num_workers):
-    "Decode every item of `ds` once, into one tensor per block (on the CPU)"
-    dl = ItemLoader(ds, bs=bs, device='cpu', num_workers=num_workers, n_inp=0)
+def _stack_split(ds, bs, num_workers, errors:str='raise'):
+    "Decode every item of `ds` once, into one tensor per block (on the CPU); `errors='skip'` leaves out items that fail"
+    dl = ItemLoader(ds, bs=bs, device='cpu', num_workers=num_workers, n_inp=0, errors=errors)
     parts = list(dl)
     if not parts: raise ValueError("DataBlock: in_memory=True but a split has no items")
     return [torch.cat(p) for p in zip(*parts)]
@@ -724,7 +727,7 @@ def dataloaders(self:DataBlock, source, bs:int=64, device=None, num_workers:int|
     valid_bs = valid_bs or 2 * bs
     vseed = None if seed is None else seed + 1
     if in_memory:
-        tt, vt = _stack_split(dsets.train, 256, num_workers), _stack_split(dsets.valid, 256, num_workers)
+        tt, vt = _stack_split(dsets.train, 256, num_workers, errors), _stack_split(dsets.valid, 256, num_workers, errors)
         _setup_tfms(tfms, lambda: tt[0])
         kw = dict(device=device, batch_tfms=tfms, n_inp=dsets.n_inp)
         train = TensorLoader(*tt, bs=bs, shuffle=True, drop_last=drop_last, seed=seed, **kw)
@@ -733,15 +736,15 @@ def dataloaders(self:DataBlock, source, bs:int=64, device=None, num_workers:int|
         kw = dict(device=device, batch_tfms=tfms, n_inp=dsets.n_inp, num_workers=num_workers, pin_memory=pin_memory, errors=errors)
         train = ItemLoader(dsets.train, bs=bs, shuffle=True, drop_last=drop_last, seed=seed, **kw)
         valid = ItemLoader(dsets.valid, bs=valid_bs, shuffle=False, train=False, seed=vseed, **kw)
-        _setup_tfms(tfms, lambda: _sample(dsets.train, seed))
+        _setup_tfms(tfms, lambda: _sample(dsets.train, seed, errors=errors))
     return DataLoaders(train, valid, vocab=dsets.vocab, loss_func=dsets.loss_func, dsets=dsets)
 
-def _sample(ds, seed, n:int=1000):
-    "Up to `n` random training items' first input, decoded and stacked"
+def _sample(ds, seed, n:int=1000, errors:str='raise'):
+    "Up to `n` random training items' first input, decoded and stacked (`errors='skip'`: those that load)"
     g = torch.Generator().manual_seed(0 if seed is None else seed)
     idx = torch.randperm(len(ds), generator=g)[:n].tolist()
-    dl = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx), batch_size=256, collate_fn=collate_items)
-    return torch.cat([b[0] for b, _ in dl if b is not None])
+    dl = ItemLoader(torch.utils.data.Subset(ds, idx), bs=256, device='cpu', num_workers=0, n_inp=0, errors=errors)
+    return torch.cat([b[0] for b in dl])
 
 def _setup_tfms(tfms, get_sample):
     "Give the transforms that need data (a `Normalize()` without statistics) a sample of the training inputs"

@@ -16,6 +16,7 @@ __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'Can
 import contextlib, difflib, functools, math, numbers, os, re, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -156,9 +157,23 @@ def _callback_error(e:Exception, fn, event:str) -> Exception:
 
 class Learner:
     "Trains `model` on `dls` with `loss_func` and an optimizer from `opt_func`; every other feature is a callback"
-    def __init__(self, dls, model:nn.Module, loss_func=None, opt_func=torch.optim.AdamW, lr:float=1e-3, wd=None,
-                 metrics=None, cbs=None, path='.', model_dir='models', splitter=None, silent:bool=False, logger=None,
-                 default_cbs:bool=True, train_bn:bool=True, wd_bn_bias:bool=False):
+    def __init__(self, dls, # the DataLoaders: `dls.train` and `dls.valid`
+                 model:nn.Module, # the model (moved to the data's device if it is all on the CPU)
+                 loss_func:Callable|None=None, # the loss (default: the one the DataLoaders carry, `dls.loss_func`)
+                 opt_func:Callable=torch.optim.AdamW, # builds the optimizer from the parameter groups
+                 lr:float|list|slice=1e-3, # learning rate: a number, one per parameter group, or `slice(lo, hi)`
+                 wd:float|None=None, # weight decay (None: the optimizer's own default)
+                 metrics:Callable|list|None=None, # metric functions or `Metric`s, computed on the validation set
+                 cbs:Callback|list|None=None, # extra callbacks, for every fit
+                 path:str|Path='.', # the folder for checkpoints and logs
+                 model_dir:str|Path='models', # where `save` and `load` put checkpoints, under `path`
+                 splitter:Callable|None=None, # model -> parameter groups (default: one group)
+                 silent:bool=False, # no progress bars, no printed table
+                 logger:Callable|None=None, # receives each row of the results table instead of printing it
+                 default_cbs:bool=True, # start with the registered default callbacks (TrainEvalCallback, Recorder, ...)
+                 train_bn:bool=True, # `freeze` keeps batch-norm layers training (fastai's default)
+                 wd_bn_bias:bool=False # also decay normalisation layers and biases (fastai's default: no)
+                ):
         loss_func = getattr(dls, 'loss_func', None) if loss_func is None else loss_func
         if loss_func is None:
             raise ValueError("Learner: no loss function. The DataLoaders do not carry one (dls.loss_func is None): pass "
@@ -563,13 +578,17 @@ class Metric:
     def name(self) -> str: return _snake(type(self).__name__)
 
 # %% ../nbs/05_learner.ipynb #2bdd327f
+def _f32(t):
+    "`t` as float32 if it is a half-precision tensor (bf16/fp16 outputs of mixed precision); anything else unchanged"
+    return t.float() if isinstance(t, torch.Tensor) and t.dtype in (torch.float16, torch.bfloat16) else t
+
 class AvgMetric(Metric):
     "The batch-size-weighted mean of `func(preds, *targs)` over the validation set, accumulated on the device"
     def __init__(self, func): self.func = func; self.reset()
     def reset(self): self.total, self.count = 0., 0
     def accumulate(self, learn):
-        bs = learn.yb[0].shape[0]
-        try: v = self.func(learn.pred, *learn.yb)
+        bs, pred = learn.yb[0].shape[0], _f32(learn.pred)   # metrics see float32 outputs, also under mixed precision
+        try: v = self.func(pred, *learn.yb)
         except Exception as e:
             raise ValueError(f"The metric {self.name} failed on the model's output {_desc(learn.pred)} and the targets "
                              f"{_desc(learn.yb)}: {type(e).__name__}: {e}") from e
@@ -871,7 +890,7 @@ def get_preds(self:Learner,
     with self.added_cbs(g), _in_order(dl): self._do_validate(dl)
     if with_loss and not g.targs: raise ValueError("get_preds(with_loss=True): this DataLoader has no targets to compute a loss with")
     act = _activation(self.loss_func) if act is None else act
-    res = ([_cat(g.inputs)] if with_input else []) + [act(_cat(g.preds)), _cat(g.targs)] + ([_cat(g.losses)] if with_loss else [])
+    res = ([_cat(g.inputs)] if with_input else []) + [act(_f32(_cat(g.preds))), _cat(g.targs)] + ([_cat(g.losses)] if with_loss else [])
     return tuple(to_device(r, 'cpu') for r in res)
 
 # %% ../nbs/05_learner.ipynb #40c23cfb

@@ -13,21 +13,7 @@ import build_docs
 
 # Links known to be broken by the notebooks' prose (page, link): each needs a fix in a notebook, listed for the
 # coordinator. Empty this list as they are fixed; the test fails on a listed link that works (so the list shrinks).
-EXPECTED_BROKEN = {
-    ('03_data.load.html', '03_data.load.html#dataloaders.from_tensors'),  # DataLoaders.from_tensors has no show_doc
-    ('05_learner.html', '03_data.load.html#dataloaders.from_tensors'),
-    ('tutorials/05_fast_training.html', '../03_data.load.html#dataloaders.from_tensors'),
-    ('02_data.transforms.html', '02_data.transforms.html#normalize.from_data'),  # Normalize.from_data: no show_doc
-    ('04_data.block.html', '04_data.block.html#imagedataloaders.from_csv'),  # ImageDataLoaders.from_csv: no show_doc
-    # `predict` in prose resolves to the command line's predict (onecycle.cli), which 13_cli does not show_doc; the prose
-    # means `Learner.predict` (which 05_learner does not show_doc either)
-    ('04_data.block.html', '13_cli.html#predict'),
-    ('05_learner.html', '13_cli.html#predict'),
-    ('05a_metrics.html', '13_cli.html#predict'),
-    ('12a_vision.learner.html', '13_cli.html#predict'),
-    ('tutorials/02_data_blocks.html', '../13_cli.html#predict'),
-    ('tutorials/07_your_own_images.html', '../13_cli.html#predict'),
-}
+EXPECTED_BROKEN = set()  # (page, link) pairs known to be broken, to be fixed; the list only shrinks (empty now)
 
 CHECKED = (('a', 'href'), ('link', 'href'), ('img', 'src'), ('script', 'src'), ('iframe', 'src'), ('source', 'src'))
 

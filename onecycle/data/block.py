@@ -358,8 +358,11 @@ def load_image(fn, gray:bool=False) -> torch.Tensor:
     "Decode the image file `fn` to a uint8 tensor (C, H, W): 1 channel if `gray`, else 3"
     fn = Path(fn)
     if not fn.is_file(): raise FileNotFoundError(f"load_image: {fn} does not exist")
-    try: img = decode_image(str(fn), mode=ImageReadMode.GRAY if gray else ImageReadMode.RGB)
-    except RuntimeError as tv_err:
+    try:
+        img = decode_image(str(fn), mode=ImageReadMode.GRAY if gray else ImageReadMode.RGB)
+        if img.ndim != 3 or img.shape[0] != (1 if gray else 3):  # an animated GIF: frames, in its own channels
+            raise RuntimeError(f"decoded to shape {tuple(img.shape)}, not one frame of {1 if gray else 3} channel(s)")
+    except RuntimeError as tv_err:   # Pillow reads the first frame, converted
         try:
             with PIL.Image.open(fn) as im: img = pil_to_tensor(im.convert('L' if gray else 'RGB'))
         except Exception as e:

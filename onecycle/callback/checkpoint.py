@@ -129,7 +129,9 @@ class RunLock:
               'started': time.strftime('%Y-%m-%d %H:%M:%S')}
         for _ in range(3):
             try: fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError: self._check_owner(me); continue   # raises if a live run holds it, else removes it
+            except FileExistsError:
+                if self._check_owner(me) == 'ours': return self   # nested in this process's own lock: the outer one releases it
+                continue   # a dead run's lock was removed: try again
             except OSError as e: raise _write_error(e, self.file, f"the lock of {self.what}") from e
             with os.fdopen(fd, 'w') as f: f.write(json.dumps(me))
             self.held = True
@@ -140,7 +142,7 @@ class RunLock:
         o = self.owner()
         if o is None: return  # released meanwhile
         here = o.get('host') == me['host']
-        if here and o.get('pid') == me['pid']: return self.file.unlink()  # this process's own, from an earlier fit
+        if here and o.get('pid') == me['pid']: return 'ours'  # this process holds it already (onecycle train around SaveModel)
         if here and isinstance(o.get('pid'), int) and _alive(o['pid'], o.get('start')):
             raise RuntimeError(f"{self.what}: another run (pid {o['pid']} on {o['host']}, started {o.get('started')}) is "
                                f"writing into {self.folder} (its lock is {self.file}). Wait for it to end, or give this "

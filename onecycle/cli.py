@@ -168,36 +168,22 @@ def predict_images(model, # an export file
              'probabilities': dict(zip(map(str, vocab), p.tolist()))} for f, i, p in zip(files, idx, probs)]
 
 # %% ../nbs/13_cli.ipynb #937d8f18
-def _positive_int(s):
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
+def _arg(conv, ok, expected:str):
+    "An argparse type: `conv(s)`, accepted when `ok` of it is true, else an error saying what was `expected`"
+    def parse(s):
+        try: v = conv(s)
+        except ValueError: v = None
+        if v is None or not ok(v): raise argparse.ArgumentTypeError(f"expected {expected}, got {s!r}")
+        return v
+    return parse
 
-def _lr(s):
-    if s == 'auto': return s
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected 'auto' or a positive number, got {s!r}") from None
-    if not v > 0 or math.isinf(v): raise argparse.ArgumentTypeError(f"expected 'auto' or a positive number, got {s!r}")
-    return v
-
-def _nonneg_int(s):
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
-    if v < 0: raise argparse.ArgumentTypeError(f"expected an integer >= 0 (0: decode in the main process), got {s!r}")
-    return v
-
-def _fraction(s):
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {s!r}") from None
-    if not 0 <= v < 1: raise argparse.ArgumentTypeError(f"expected a number in [0, 1) (0: none; 0.1 is usual), got {s!r}")
-    return v
-
-def _nonneg(s):
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
-    if not (v >= 0 and math.isfinite(v)): raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {s!r}")
-    return v
+_positive_int = _arg(int, lambda v: v >= 1, 'a positive integer')
+_nonneg_int = _arg(int, lambda v: v >= 0, 'an integer >= 0 (0: decode in the main process)')
+_fraction = _arg(float, lambda v: 0 <= v < 1, 'a number in [0, 1) (0: none; 0.1 is usual)')
+_nonneg = _arg(float, lambda v: v >= 0 and math.isfinite(v), 'a finite number >= 0')
+_valid_pct = _arg(float, lambda v: 0 < v < 1, 'a fraction in (0, 1)')
+_rate = _arg(float, lambda v: v > 0 and not math.isinf(v), "'auto' or a positive number")
+def _lr(s): return s if s == 'auto' else _rate(s)
 
 def _device(s):
     try: d = torch.device(s)
@@ -207,12 +193,6 @@ def _device(s):
         raise argparse.ArgumentTypeError(f"{s!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     if d.type == 'mps' and not torch.backends.mps.is_available(): raise argparse.ArgumentTypeError(f"{s!r}: MPS is not available here; use --device cpu")
     return s
-
-def _valid_pct(s):
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {s!r}") from None
-    if not 0 < v < 1: raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {s!r}")
-    return v
 
 def _add_common(p):
     p.add_argument('--data', default='fashion-mnist', help="'fashion-mnist' (default) or a folder of images with one subfolder per class (optionally under train/ and valid/)")

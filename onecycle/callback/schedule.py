@@ -68,9 +68,7 @@ class ParamScheduler(Callback):
     def __init__(self, scheds:dict): self.scheds = scheds
     def before_fit(self):
         self.total = max(1, self.learn.n_epoch * len(self.learn.dls.train) - 1)
-        pgs, self._n = self.learn.opt.param_groups, self.learn.n_groups
-        self._slots = list(zip(pgs, self.learn.group_values(range(self._n))))  # each optimizer group and its splitter group, once per fit
-        pg = pgs[0]
+        pg = self.learn.opt.param_groups[0]
         for name in self.scheds:
             if name == 'mom' and _mom_key(pg) is None:
                 warnings.warn(f"ParamScheduler: {type(self.learn.opt).__name__} has no momentum or betas; "
@@ -84,13 +82,13 @@ class ParamScheduler(Callback):
         return min(self.learn.train_iter / self.total, 1.)
     def before_batch(self):
         if not self.learn.training: return
-        pos = self._pos()
+        pos, learn = self._pos(), self.learn
         for name, f in self.scheds.items():
             v = f(pos)
-            vs = [float(x) for x in np.broadcast_to(np.asarray(v, dtype=np.float64), (self._n,))] if np.ndim(v) \
-                 else [float(v)] * self._n   # one value per splitter group
-            for pg, i in self._slots:
-                if name != 'wd' or pg.get('do_wd', True): set_hyper(pg, name, vs[i])  # exempt groups keep weight_decay=0
+            vs = [float(x) for x in np.broadcast_to(np.asarray(v, dtype=np.float64), (learn.n_groups,))] if np.ndim(v) \
+                 else [float(v)] * learn.n_groups   # one value per splitter group
+            for pg, x in zip(learn.opt.param_groups, learn.group_values(vs)):
+                if name != 'wd' or pg.get('do_wd', True): set_hyper(pg, name, x)  # exempt groups keep weight_decay=0
     def __repr__(self): return f"ParamScheduler({list(self.scheds)})"
 
 # %% ../../nbs/07_callback.schedule.ipynb #2b54e6dc

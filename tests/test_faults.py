@@ -126,7 +126,7 @@ def test_twenty_kills_over_a_folder_with_two_workers(work):
 
 
 def test_kills_during_writes_leave_whole_checkpoints(tmp_path):
-    "A loop writing a 24 MB checkpoint, killed 6 times: the file always reads back whole; the next write removes the leftovers"
+    "A loop writing a 24 MB checkpoint, killed 6 times while its temporary file is there: the file always reads back whole; the next write removes the leftovers"
     script = tmp_path/'writer.py'
     script.write_text(textwrap.dedent(f'''
         import torch
@@ -140,7 +140,11 @@ def test_kills_during_writes_leave_whole_checkpoints(tmp_path):
         p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=ENV)
         assert p.stdout.readline().strip() == 'writing'
         while not f.exists(): time.sleep(0.01)
-        time.sleep(0.3 + 0.1 * k)
+        time.sleep(0.1 * k)
+        # the temporary file lives only while the bytes go to disk (serialising and hashing come first, in memory),
+        # so wait until one is there and kill at once: a fixed sleep missed every write on a quiet machine
+        deadline = time.monotonic() + 30
+        while not stale_tmp_files(f) and time.monotonic() < deadline: pass
         p.kill(); p.wait()
         torn += bool(stale_tmp_files(f))
         assert read_checkpoint(f)[0]['model']['w'].shape == (6_000_000,)

@@ -23,7 +23,8 @@ def _device_available(d:torch.device) -> bool:
     if d.type == 'mps': return torch.backends.mps.is_available()
     return True  # other backends (xpu, ...): let PyTorch report problems when used
 
-def default_device(env_var:str='ONECYCLE_DEVICE') -> torch.device:
+def default_device(env_var:str='ONECYCLE_DEVICE', # environment variable that, when set (e.g. 'cpu', 'cuda:1'), names the device to use
+                  ) -> torch.device: # the chosen device
     "The device to train on: `$ONECYCLE_DEVICE` if set, else CUDA (the `$LOCAL_RANK`-th GPU under torchrun), then MPS, then CPU"
     want = os.environ.get(env_var, '').strip()
     if want:
@@ -42,7 +43,10 @@ def default_device(env_var:str='ONECYCLE_DEVICE') -> torch.device:
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb #4eaf4d23
-def to_device(b, device:torch.device|str|None=None, non_blocking:bool=True):
+def to_device(b, # a tensor, or tuples, lists, dicts and namedtuples of them nested to any depth; other values pass through
+              device:torch.device|str|None=None, # where to move the tensors; None means `default_device()`
+              non_blocking:bool=True, # let host-to-GPU copies overlap with compute (never used when moving to the CPU)
+             ): # `b` with the same structure and every tensor on `device`
     "Move every tensor in the (possibly nested) batch `b` to `device` (default: `default_device()`)"
     device = default_device() if device is None else torch.device(device)
     nb = non_blocking and device.type != 'cpu'  # host-to-device may overlap; device-to-host must not
@@ -55,7 +59,8 @@ def to_device(b, device:torch.device|str|None=None, non_blocking:bool=True):
     return _move(b)
 
 # %% ../nbs/00_core.ipynb #0b1a69cc
-def set_seed(seed:int):
+def set_seed(seed:int, # a non-negative integer; the same seed gives the same random numbers
+            ):
     "Seed Python's, NumPy's, PyTorch's and every CUDA device's random number generators"
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"set_seed: seed must be a non-negative int, got {seed!r}")
@@ -66,7 +71,9 @@ def set_seed(seed:int):
 
 # %% ../nbs/00_core.ipynb #33dbce01
 @contextlib.contextmanager
-def reproducible(seed:int|None=None, warn_only:bool=False):
+def reproducible(seed:int|None=None, # if given, `set_seed(seed)` on entry; None leaves the generators as they are
+                 warn_only:bool=False, # warn instead of raising when an operation has no deterministic implementation
+                ):
     "Context manager: deterministic algorithms on (and everything seeded if `seed` is given); settings restored after"
     old = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, os.environ.get('CUBLAS_WORKSPACE_CONFIG'))
@@ -91,7 +98,8 @@ def get_rng_state() -> dict:
     if torch.cuda.is_available() and torch.cuda.is_initialized(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
 
-def set_rng_state(st:dict):
+def set_rng_state(st:dict, # a dict returned by `get_rng_state` (possibly saved and loaded with `torch.load`)
+                 ):
     "Restore the generators from a `get_rng_state` dict"
     random.setstate(st['python'])
     npst = st['numpy']
@@ -109,7 +117,9 @@ def _fsync_dir(d:Path):
     finally: os.close(fd)
 
 @contextlib.contextmanager
-def atomic_file(path, suffix:str='.tmp'):
+def atomic_file(path:Path|str, # the file to write; its folder is created if missing
+                suffix:str='.tmp', # ending of the temporary file's name while it is being written
+               ): # yields the open temporary file (binary mode)
     "Write into a temporary file next to `path` (opened 'wb'); on success fsync it and rename it over `path`"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=suffix)
@@ -124,7 +134,9 @@ def atomic_file(path, suffix:str='.tmp'):
     finally:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
 
-def atomic_write(path, data:bytes) -> Path:
+def atomic_write(path:Path|str, # the file to write; its folder is created if missing
+                 data:bytes, # the whole new content of the file
+                ) -> Path: # `path`, as a `Path`
     "Write `data` to `path` atomically (see `atomic_file`)"
     with atomic_file(path) as f: f.write(data)
     return Path(path)

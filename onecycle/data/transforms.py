@@ -18,15 +18,28 @@ from torchvision.transforms.v2 import functional as TF
 class BatchTransform:
     "Base class: a transform applied to a whole batch of images (B, C, H, W) on its device"
     order, train_only = 0, True
-    def __call__(self, x:torch.Tensor, train:bool=True, generator:torch.Generator|None=None) -> torch.Tensor:
+    def __call__(self,
+                 x:torch.Tensor, # a batch of images (B, C, H, W); anything else is returned unchanged
+                 train:bool=True, # a training batch? transforms with `train_only` leave other batches unchanged
+                 generator:torch.Generator|None=None, # the generator for random draws, on the batch's device; None: PyTorch's global one
+                ) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.ndim != 4 or (self.train_only and not train): return x
         return self.encodes(x, generator)
-    def encodes(self, x, generator): raise NotImplementedError
+    def encodes(self,
+                x:torch.Tensor, # the batch (B, C, H, W), on its device
+                generator:torch.Generator|None, # the generator to draw random numbers from (None: PyTorch's global one)
+               ) -> torch.Tensor: # the transformed batch
+        "What the transform does to a batch; subclasses override it"
+        raise NotImplementedError
     def __repr__(self):
         args = ', '.join(f'{k}={v!r}' for k,v in vars(self).items() if not k.startswith('_'))
         return f'{type(self).__name__}({args})'
 
-def apply_batch_tfms(x, tfms, train:bool=True, generator=None):
+def apply_batch_tfms(x:torch.Tensor, # the batch (B, C, H, W), on its device
+                     tfms:list|None, # the batch transforms; they run sorted by their `order`; None or [] runs none
+                     train:bool=True, # a training batch? False skips the transforms with `train_only` (augmentations)
+                     generator:torch.Generator|None=None, # the generator for random draws, on the batch's device; None: PyTorch's global one
+                    ):
     "Apply batch transforms `tfms` to `x` in their `order`"
     for t in sorted(tfms or [], key=lambda t: getattr(t, 'order', 0)): x = t(x, train=train, generator=generator)
     return x
@@ -49,7 +62,10 @@ class IntToFloatTensor(BatchTransform):
             raise ValueError(f"IntToFloatTensor: div must be a positive number, got {div!r}. Use 255. for uint8 images "
                              f"(0-255 becomes 0-1), or 1. to convert without scaling.")
         self.div, self.div_mask = float(div), div_mask
-    def encodes(self, x, generator):
+    def encodes(self,
+                x:torch.Tensor, # the batch (B, C, H, W), on its device
+                generator:torch.Generator|None, # unused: this transform draws no random numbers
+               ) -> torch.Tensor:
         return x if x.is_floating_point() else x.float().div_(self.div)
     def decode(self, x:torch.Tensor # a float batch in [0, 1]
               ) -> torch.Tensor:
@@ -61,8 +77,13 @@ class IntToFloatTensor(BatchTransform):
 class RandomFlip(BatchTransform):
     "Flip each image horizontally with probability `p`"
     order = 10
-    def __init__(self, p:float=0.5): self.p = p
-    def encodes(self, x, generator):
+    def __init__(self,
+                 p:float=0.5, # probability of flipping each image
+                ): self.p = p
+    def encodes(self,
+                x:torch.Tensor, # the batch (B, C, H, W), on its device
+                generator:torch.Generator|None, # the loader's generator, on the batch's device, for the random draws
+               ) -> torch.Tensor:
         flip = _rand(x.shape[0], 1, 1, 1, x=x, generator=generator) < self.p
         return torch.where(flip, x.flip(-1), x)
 
@@ -70,8 +91,14 @@ class RandomFlip(BatchTransform):
 class RandomTranslate(BatchTransform):
     "Shift each image by a random offset of up to `pad` pixels (pad, then crop back to size)"
     order = 20
-    def __init__(self, pad:int=2, mode:str='constant'): self.pad, self.mode = pad, mode
-    def encodes(self, x, generator):
+    def __init__(self,
+                 pad:int=2, # largest shift in pixels, in each direction
+                 mode:str='constant', # how `F.pad` fills the border uncovered by the shift: 'constant' (zeros), 'reflect', 'replicate' or 'circular'
+                ): self.pad, self.mode = pad, mode
+    def encodes(self,
+                x:torch.Tensor, # the batch (B, C, H, W), on its device
+                generator:torch.Generator|None, # the loader's generator, on the batch's device, for the random draws
+               ) -> torch.Tensor:
         B, C, H, W = x.shape
         p, k = self.pad, 2*self.pad + 1
         xp = F.pad(x if self.mode == 'constant' else x.float(), (p, p, p, p), mode=self.mode).to(x.dtype).contiguous()
@@ -84,10 +111,18 @@ class RandomTranslate(BatchTransform):
 class RandomResizedCrop(BatchTransform):
     "Crop a random area fraction `scale` with aspect ratio in `ratio` from each image and resize it to `size`"
     order, train_only = 30, False
-    def __init__(self, size:int|tuple, scale:tuple=(0.35, 1.), ratio:tuple=(3/4, 4/3)):
+    def __init__(self,
+                 size:int|tuple, # output size: an int for a square, or (height, width)
+                 scale:tuple=(0.35, 1.), # (smallest, largest) fraction of the image's area that a crop covers
+                 ratio:tuple=(3/4, 4/3), # (smallest, largest) aspect ratio (width/height) of a crop
+                ):
         self.size = (size, size) if isinstance(size, int) else tuple(size)
         self.scale, self.ratio = scale, ratio
-    def __call__(self, x, train=True, generator=None):
+    def __call__(self,
+                 x:torch.Tensor, # a batch of images (B, C, H, W); anything else is returned unchanged
+                 train:bool=True, # True: random crops; False: resize the whole image to `size`
+                 generator:torch.Generator|None=None, # the generator for random draws, on the batch's device; None: PyTorch's global one
+                ) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.ndim != 4: return x
         if not train:
             return x if tuple(x.shape[-2:]) == self.size else TF.resize(x, list(self.size), antialias=True)
@@ -108,21 +143,30 @@ class RandomResizedCrop(BatchTransform):
 class Normalize(BatchTransform):
     "Convert to float (uint8 is scaled to [0, 1]) and normalise each channel with `mean` and `std`"
     order, train_only = 90, False
-    def __init__(self, mean=None, std=None):
+    def __init__(self,
+                 mean:float|list|tuple|torch.Tensor|None=None, # per-channel mean of the images scaled to [0, 1]; None: set later by `setup`
+                 std:float|list|tuple|torch.Tensor|None=None, # per-channel standard deviation (positive), given with `mean`
+                ):
         if (mean is None) != (std is None): raise ValueError("Normalize: give both mean and std, or neither (then call .setup)")
         self.mean, self.std = None, None
         if mean is not None: self._set(mean, std)
     def _set(self, mean, std):
         self.mean, self.std = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
         if (self.std <= 0).any(): raise ValueError(f"Normalize: std must be positive, got {self.std.tolist()}")
-    def setup(self, x:torch.Tensor, n:int=10_000):
+    def setup(self,
+              x:torch.Tensor, # a sample of images (B, C, H, W), uint8 or floats in [0, 1]
+              n:int=10_000, # use at most the first `n` images of `x`
+             ) -> 'Normalize': # this transform, now with its statistics
         "Compute the per-channel statistics of (up to `n` items of) the image batch `x` (B, C, H, W)"
         if x.ndim != 4: raise ValueError(f"Normalize.setup: expected images (B, C, H, W), got shape {tuple(x.shape)}")
         x = x[:n].float() / (255 if x.dtype == torch.uint8 else 1)
         self._set(x.mean((0, 2, 3)).cpu(), x.std((0, 2, 3)).cpu())
         return self
     @classmethod
-    def from_data(cls, x:torch.Tensor, n:int=10_000):
+    def from_data(cls,
+                  x:torch.Tensor, # a sample of images (B, C, H, W), uint8 or floats in [0, 1]
+                  n:int=10_000, # use at most the first `n` images of `x`
+                 ) -> 'Normalize':
         "A `Normalize` with the statistics of (up to `n` items of) the image batch `x` (B, C, H, W)"
         return cls().setup(x, n)
     def _stats(self, device):
@@ -132,13 +176,18 @@ class Normalize(BatchTransform):
                              "or use it in a DataBlock, which computes them from the training set")
         if self.mean.device != device: self.mean, self.std = self.mean.to(device), self.std.to(device)
         return self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
-    def encodes(self, x, generator):
+    def encodes(self,
+                x:torch.Tensor, # the batch (B, C, H, W), on its device
+                generator:torch.Generator|None, # unused: this transform draws no random numbers
+               ) -> torch.Tensor:
         m, s = self._stats(x.device)
         scale = 255. if x.dtype == torch.uint8 else 1.
         xf = x.float()
         xf = xf.mul(1 / (scale * s)) if xf.data_ptr() == x.data_ptr() else xf.mul_(1 / (scale * s))  # never the caller's tensor
         return xf.sub_(m / s)  # (x/scale - m) / s, in two passes
-    def decode(self, x:torch.Tensor) -> torch.Tensor:
+    def decode(self,
+               x:torch.Tensor, # a normalised batch (B, C, H, W)
+              ) -> torch.Tensor:
         "Undo the normalisation (for showing images); returns floats in [0, 1]"
         m, s = self._stats(x.device)
         return (x * s + m).clamp(0, 1)
@@ -265,7 +314,11 @@ class AffineAugment(BatchTransform):
         warp = torch.stack([on(8) * (2 * r[9] - 1), on(10) * (2 * r[10] - 1)]) * self.max_warp
         return d @ m, warp
 
-    def __call__(self, x, train=True, generator=None):
+    def __call__(self,
+                 x:torch.Tensor, # a batch of images (B, C, H, W); anything else is returned unchanged
+                 train:bool=True, # False: no augmentation, only the resize to `size` if one is set
+                 generator:torch.Generator|None=None, # the generator for random draws, on the batch's device; None: PyTorch's global one
+                ) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.ndim != 4: return x
         B, C, H, W = x.shape
         size = self.size or (H, W)
@@ -301,7 +354,10 @@ class LightingAugment(BatchTransform):
         bright = torch.where(r[0] < self.p_lighting, 0.5 * (1 + ml * (2 * r[1] - 1)), 0.5)
         contrast = torch.where(r[2] < self.p_lighting, torch.exp(math.log(1 - ml) * (1 - 2 * r[3])), 1.)
         return bright, contrast
-    def encodes(self, x, generator):
+    def encodes(self,
+                x:torch.Tensor, # the batch (B, C, H, W), on its device
+                generator:torch.Generator|None, # the loader's generator, on the batch's device, for the random draws
+               ) -> torch.Tensor:
         bright, contrast = self.draw(x, generator)
         xf = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
         out = torch.logit(xf, eps=1e-7).add_(torch.logit(bright).view(-1, 1, 1, 1)).mul_(contrast.view(-1, 1, 1, 1)).sigmoid_()
@@ -349,11 +405,18 @@ def aug_transforms(mult:float=1.,             # scales max_rotate, max_lighting 
 # %% ../../nbs/02_data.transforms.ipynb #f1d60636
 class Resize:
     "Item transform: resize a CHW image to `size` by 'crop', 'pad' or 'squish'"
-    def __init__(self, size:int|tuple, method:str='crop'):
+    def __init__(self,
+                 size:int|tuple, # output size: an int for a square, or (height, width)
+                 method:str='crop', # 'crop' (scale to cover, then crop), 'pad' (scale to fit, then pad with zeros) or 'squish' (stretch)
+                ):
         if method not in ('crop', 'pad', 'squish'):
             raise ValueError(f"Resize: method must be 'crop', 'pad' or 'squish', got {method!r}")
         self.size, self.method = ((size, size) if isinstance(size, int) else tuple(size)), method
-    def __call__(self, img:torch.Tensor, train:bool=False, generator=None) -> torch.Tensor:
+    def __call__(self,
+                 img:torch.Tensor, # one image (C, H, W)
+                 train:bool=False, # with 'crop': True takes a random crop, False the centre
+                 generator:torch.Generator|None=None, # the CPU generator for the random crop; None: PyTorch's global one
+                ) -> torch.Tensor:
         H, W = img.shape[-2:]
         th, tw = self.size
         if (H, W) == (th, tw): return img

@@ -11,7 +11,8 @@ __all__ = ['ProgressCallback', 'ShowGraphCallback', 'CSVLogger']
 import csv, os, sys
 from pathlib import Path
 import fastprogress.fastprogress as fp
-from ..learner import Callback, register_default_cb, rank_distrib
+from ..learner import Callback, GatherPreds, register_default_cb, rank_distrib
+
 
 # %% ../../nbs/06_callback.progress.ipynb #758bd4d1
 def _bars_visible() -> bool:
@@ -21,23 +22,41 @@ def _bars_visible() -> bool:
     try: return sys.stdout.isatty()
     except (AttributeError, ValueError): return False
 
+def _bar(total:int, label:str, leave:bool):
+    "A fastprogress bar over `total` steps named `label` (before the bar in a terminal, after the counts in a notebook)"
+    bar = fp.progress_bar(range(total), leave=leave)
+    if isinstance(bar, fp.ConsoleProgressBar): bar.prefix = f'{label} :'
+    else: bar.comment = label
+    return bar
+
+def _label(cbs, default:str) -> str:
+    "The `bar_label` of the first of `cbs` that has one, else `default`"
+    return next((type(cb).bar_label for cb in cbs if getattr(type(cb), 'bar_label', None)), default)
+
 class ProgressCallback(Callback):
     "Progress bars for the epochs and for each pass's batches (fastprogress), with the table of results under them"
     order, shows_progress = 60, True
-    def __init__(self): self.mbar = self.pbar = None
+    def __init__(self): self.mbar = self.pbar = self.steps = self._counter = None
 
     def before_fit(self):
         learn = self.learn
-        self.mbar = None if learn.silent or not _bars_visible() else fp.master_bar(range(learn.n_epoch))
-        if self.mbar is None: return
+        self.mbar = self.steps = self._counter = None
+        if learn.silent or not _bars_visible(): return
+        self._counter = next((cb for cb in learn.cbs if hasattr(type(cb), 'bar_total')), None)
+        if self._counter is not None:   # a fit of a fixed number of optimizer steps: one bar over them
+            self.steps = _bar(self._counter.bar_total, _label([self._counter], 'steps'), leave=True)
+            self.steps.update(0); return
+        self.mbar = fp.master_bar(range(learn.n_epoch))
         if learn.logger is None: learn.log_row = self._write_row
 
     def _write_row(self, row): self.mbar.write(row, table=True)
 
     def _start(self):
         learn = self.learn
-        if learn.silent or not _bars_visible(): self.pbar = None; return
-        self.pbar = fp.progress_bar(range(len(learn.dl)), parent=self.mbar, leave=False)
+        if self._counter is not None or learn.silent or not _bars_visible(): self.pbar = None; return
+        if self.mbar is not None: self.pbar = fp.progress_bar(range(len(learn.dl)), parent=self.mbar, leave=False)
+        else: self.pbar = _bar(len(learn.dl), _label(learn.cbs, 'predictions' if any(isinstance(cb, GatherPreds) for cb in learn.cbs)
+                                                    else 'validation'), leave=False)
         self.pbar.update(0)
 
     def before_epoch(self):
@@ -47,6 +66,12 @@ class ProgressCallback(Callback):
 
     def after_batch(self):
         if self.pbar is not None: self.pbar.update(self.learn.iter + 1)
+
+    def _count(self):
+        n = min(self._counter.bar_count, self.steps.total)
+        if self.steps.last_v is not None and n > self.steps.last_v: self.steps.update(n)
+    def after_step(self):
+        if self.steps is not None: self._count()
 
     def _stop(self):
         if self.pbar is not None and self.pbar.last_v is not None: self.pbar.on_iter_end()  # a pass cut short
@@ -60,11 +85,16 @@ class ProgressCallback(Callback):
 
     def after_fit(self):
         if self.mbar is not None and self.mbar.main_bar.last_v is not None: self.mbar.on_iter_end()  # stopped early
-        self.mbar = None
+        if self.steps is not None:
+            self._count()
+            if self.steps.last_v is not None: self.steps.on_iter_end()   # stopped before bar_total steps
+            if isinstance(self.steps, fp.ConsoleProgressBar): print(flush=True)  # what comes next starts on a new line
+        self.mbar = self.steps = self._counter = None
 
     def on_abort(self): self._stop(); self.after_fit()  # an exception or KeyboardInterrupt left fit: close the bars
 
 register_default_cb(ProgressCallback)
+
 
 # %% ../../nbs/06_callback.progress.ipynb #322fc4ef
 def _jupyter_display():
@@ -79,7 +109,8 @@ def _jupyter_display():
 class ShowGraphCallback(Callback):
     "Plot the training and validation losses, redrawn after every epoch"
     order, run_in_lr_find = 65, False  # a learning-rate finder's run is not part of the training history
-    def __init__(self, figsize=(6, 4)): self.figsize, self.fig, self._handle = figsize, None, None
+    def __init__(self, figsize:tuple=(6, 4)): # the figure's (width, height) in inches
+        self.figsize, self.fig, self._handle = figsize, None, None
 
     def before_fit(self):
         from matplotlib.figure import Figure
@@ -106,8 +137,10 @@ class ShowGraphCallback(Callback):
 class CSVLogger(Callback):
     "Write each epoch's row of results to the CSV file `learn.path/fname`, flushed to the disk every epoch"
     order, run_in_lr_find = 70, False  # a learning-rate finder's run is not part of the training history
-    def __init__(self, fname='history.csv', append:bool=False): self.fname, self.append = Path(fname), append
-
+    def __init__(self, fname:str|Path='history.csv', # the log's file name, relative to `learn.path`
+                 append:bool=False # add to an existing log with the same columns instead of starting a new one
+                ):
+        self.fname, self.append = Path(fname), append
 
     def _write(self, rows, mode):
         with open(self.file, mode, newline='') as f:

@@ -5,7 +5,7 @@ change: a random rotation (up to 10 degrees), zoom (1 to 1.1), perspective warp 
 contrast (0.2), each applied with fastai's probabilities, bilinear interpolation, and give float32 batches in [0, 1].
 
 - onecycle: `[IntToFloatTensor(), *aug_transforms()]` on uint8 batches of 256 that are already in memory, in this
-  process, `torch.set_num_threads(1)`;
+  process, `torch.set_num_threads(--threads)` (1 by default; `--threads 2` gives it the two cores the two workers get);
 - torchvision: `v2.RandomRotation`, `v2.RandomAffine(scale=...)`, `v2.RandomPerspective`, `v2.RandomHorizontalFlip`,
   `v2.ColorJitter(brightness, contrast)` and `v2.ToDtype` applied to one image at a time in a `Dataset`, batched by a
   `torch.utils.data.DataLoader` with `--workers` worker processes (persistent, warmed up before timing).
@@ -77,11 +77,12 @@ def main():
     ap.add_argument('--bs', type=int, default=256)
     ap.add_argument('--sizes', type=int, nargs='*', default=[28, 64, 128])
     ap.add_argument('--workers', type=int, default=2)
+    ap.add_argument('--threads', type=int, default=1, help="torch threads for onecycle's side (in this process)")
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--out', default=None, help='markdown file to write (default bench/results/<date>_augment.md)')
     ap.add_argument('--note', default='', help='a line to add under the table (for example how busy the machine was)')
     a = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     x28 = load_fashion_mnist().x_train[:a.n, None].contiguous()
     rows = []
@@ -103,11 +104,11 @@ def main():
         del dl
     today = datetime.date.today().isoformat()
     head = (f"{today}, {platform.platform()}, {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"torchvision {torchvision.__version__}, {torch.get_num_threads()} thread in the main process, device {dev}, "
+            f"torchvision {torchvision.__version__}, {torch.get_num_threads()} thread(s) in the main process, device {dev}, "
             f"bs {a.bs}, {a.n} images per pass, median of {a.runs} passes (the two sides alternating, after a warm-up), "
             f"load average before the last size {os.getloadavg()[0]:.2f}")
     lines = [head, '',
-             f'| image size | onecycle `aug_transforms` on the batch, 1 thread (img/s) | torchvision v2 per image, '
+             f'| image size | onecycle `aug_transforms` on the batch, {a.threads} thread(s) (img/s) | torchvision v2 per image, '
              f'DataLoader with {a.workers} workers (img/s) | speed-up | median of paired speed-ups | goal 10x |',
              '|---|---:|---:|---:|---:|---|']
     for size, mo, mt, r, pr in rows:

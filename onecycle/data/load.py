@@ -9,6 +9,8 @@ __all__ = ['TensorLoader', 'collate_items', 'ItemLoader', 'fingerprint', 'DataLo
 
 # %% ../../nbs/03_data.load.ipynb #88c971b0
 import hashlib, itertools, math, os, random, warnings
+from collections.abc import Callable
+from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
@@ -54,7 +56,9 @@ class _Resumable:
         "Seed, generator states and (during a pass) where the pass started and how many batches it has handed out"
         return {'seed': self.seed, **{k: g.get_state() for k, g in self._gens().items()},
                 'pass_start': self._pass_start, 'batches_done': self._done, 'epoch': self.epoch}
-    def load_state_dict(self, st:dict):
+    def load_state_dict(self,
+                        st:dict, # a dict from `state_dict` (e.g. loaded from a checkpoint)
+                       ):
         "Restore a `state_dict`: the next pass resumes where that one was (the same order, the batches after it)"
         self.seed, self.epoch = st['seed'], st.get('epoch', 0)
         for k, g in self._gens().items(): g.set_state(st[k].cpu())
@@ -77,7 +81,11 @@ class _Resumable:
         return res, (resume[1] if resume else 0)
     def _end_pass(self): self._pass_start, self._done = None, 0
 
-    def shard(self, rank:int, world_size:int, even:bool=True):
+    def shard(self,
+              rank:int, # this process's index, from 0 to `world_size - 1`
+              world_size:int, # the number of processes sharing each pass
+              even:bool=True, # drop the last `n % world_size` items of each pass so every process gets as many batches
+             ):
         "Hand out only process `rank`'s share of each pass: every `world_size`-th item of an order all processes share"
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (rank, world_size)) or not 0 <= rank < world_size:
             raise ValueError(f"shard: need ints with 0 <= rank < world_size, got rank={rank!r}, world_size={world_size!r}")
@@ -87,7 +95,9 @@ class _Resumable:
         "Hand out every item again"
         self.sharding = None
         return self
-    def set_epoch(self, epoch:int):
+    def set_epoch(self,
+                  epoch:int, # the epoch about to start (with the seed, it fixes a sharded pass's order)
+                 ):
         "The epoch whose order a sharded loader hands out next; every process must set the same"
         self.epoch = epoch
     @property
@@ -113,8 +123,16 @@ class _Resumable:
 # %% ../../nbs/03_data.load.ipynb #5e81dcf7
 class TensorLoader(_Resumable):
     "Batches of tensors that live on `device`: each batch is a slice of an on-device permutation"
-    def __init__(self, *tensors, bs:int=64, shuffle:bool=False, drop_last:bool=False, device=None,
-                 batch_tfms=None, n_inp:int=1, train:bool|None=None, seed:int|None=None):
+    def __init__(self, *tensors, # tensors of equal length N, one row per item: the inputs first, then the targets
+                 bs:int=64, # items per batch
+                 shuffle:bool=False, # draw a new random order each pass
+                 drop_last:bool=False, # leave out the last, smaller batch of each pass
+                 device:torch.device|str|None=None, # where batches are made and augmented; None means `default_device()`
+                 batch_tfms:list|None=None, # batch transforms applied to the inputs on the device (see `apply_batch_tfms`); None: none
+                 n_inp:int=1, # how many of `tensors` are inputs (the rest are targets, left untransformed)
+                 train:bool|None=None, # are these training batches (augmented)? None: the same as `shuffle`
+                 seed:int|None=None, # seed of the order and augmentation; None draws one from PyTorch's global generator
+                ):
         _check_tensors(tensors, 'TensorLoader'); _check_bs(bs, 'TensorLoader')
         self.device = default_device() if device is None else torch.device(device)
         self.tensors = [to_device(t, self.device) for t in tensors]
@@ -145,12 +163,17 @@ class TensorLoader(_Resumable):
 
     def one_batch(self): return next(iter(self))
 
-    def test_dl(self, x, bs:int|None=None):
+    def test_dl(self,
+                x:torch.Tensor|tuple|list, # the new inputs: one tensor, or a tuple/list of `n_inp` tensors
+                bs:int|None=None, # batch size; None keeps this loader's
+               ) -> 'TensorLoader':
         "A loader over the inputs `x` (no targets) in order, with this loader's transforms at validation"
         return TensorLoader(*(x if isinstance(x, (tuple, list)) else [x]), bs=bs or self.bs, device=self.device,
                             batch_tfms=self.batch_tfms, n_inp=self.n_inp, train=False)
 
-    def to(self, device):
+    def to(self,
+           device:torch.device|str, # the device to move the data to, e.g. 'cuda' or 'cpu'
+          ):
         "Move the data (and a generator with the same seed) to `device`"
         self.device = torch.device(device)
         self.tensors = [to_device(t, self.device) for t in self.tensors]
@@ -193,7 +216,8 @@ class _PassBatches(torch.utils.data.Sampler):
         bs = self.dl.bs
         for b in range(first, len(self.dl)): yield [(int(i), pass_seed) for i in order[b*bs:(b+1)*bs]]
 
-def collate_items(items):
+def collate_items(items:list, # a batch's items as the dataset returns them: tuples of tensors (or of arrays, numbers)
+                 ) -> tuple: # the batch (a tuple of stacked tensors, or None if every item was skipped) and the skipped `(index, reason)` pairs
     "Stack a list of tuples of tensors into a tuple of batches, keeping each dtype (uint8 stays uint8)"
     ok = [o for o in items if not isinstance(o, _Skipped)]
     skipped = [(o.idx, o.reason) for o in items if isinstance(o, _Skipped)]
@@ -210,9 +234,20 @@ def collate_items(items):
 # %% ../../nbs/03_data.load.ipynb #0f3a9a9f
 class ItemLoader(_Resumable):
     "Batches from a map-style `dataset`: workers load and collate items, the device augments the batch"
-    def __init__(self, dataset, bs:int=64, shuffle:bool=False, drop_last:bool=False, device=None, batch_tfms=None,
-                 n_inp:int=1, train:bool|None=None, seed:int|None=None, num_workers:int|None=None,
-                 pin_memory:bool=True, errors:str='raise'):
+    def __init__(self,
+                 dataset, # a map-style dataset: `len(dataset)` and `dataset[i]`, a tuple of tensors
+                 bs:int=64, # items per batch
+                 shuffle:bool=False, # draw a new random order each pass
+                 drop_last:bool=False, # leave out the last, smaller batch of each pass
+                 device:torch.device|str|None=None, # where batches are made and augmented; None means `default_device()`
+                 batch_tfms:list|None=None, # batch transforms applied to the inputs on the device (see `apply_batch_tfms`); None: none
+                 n_inp:int=1, # how many elements of each item are inputs (the rest are targets, left untransformed)
+                 train:bool|None=None, # are these training batches (augmented)? None: the same as `shuffle`
+                 seed:int|None=None, # seed of the order, the items' loading and the augmentation; None draws one
+                 num_workers:int|None=None, # worker processes loading items; 0 loads in this process; None: the CPU count, at most 8
+                 pin_memory:bool=True, # collate into pinned memory, for faster copies to a CUDA device (ignored elsewhere)
+                 errors:str='raise', # an item that fails to load: 'raise' stops the pass, 'skip' leaves it out with a warning
+                ):
         _check_bs(bs, 'ItemLoader')
         if errors not in ('raise', 'skip'): raise ValueError(f"ItemLoader: errors must be 'raise' or 'skip', got {errors!r}")
         self.dataset, self.bs, self.shuffle, self.drop_last, self.n_inp = dataset, bs, shuffle, drop_last, n_inp
@@ -275,13 +310,18 @@ class ItemLoader(_Resumable):
         for b in self: return b
         raise ValueError(f"ItemLoader: no batch: the dataset has {self.n} items (bs={self.bs}, drop_last={self.drop_last})")
 
-    def test_dl(self, items, bs:int|None=None):
+    def test_dl(self,
+                items, # new raw items (turned into a dataset by `dataset.test_set` if it has one), or a dataset
+                bs:int|None=None, # batch size; None keeps this loader's
+               ) -> 'ItemLoader':
         "A loader over new `items` (made into a dataset by `dataset.test_set` when it has one), like the validation set"
         ds = self.dataset.test_set(items) if hasattr(self.dataset, 'test_set') else items
         return ItemLoader(ds, bs=bs or self.bs, device=self.device, batch_tfms=self.batch_tfms, n_inp=self.n_inp,
                           train=False, num_workers=0, errors=self.errors)
 
-    def to(self, device):
+    def to(self,
+           device:torch.device|str, # the device that batches go to, e.g. 'cuda' or 'cpu'
+          ):
         "Batches go to `device` from the next pass on (the generator is re-seeded there)"
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -318,7 +358,14 @@ def fingerprint(dl, # a `TensorLoader` or an `ItemLoader`
 # %% ../../nbs/03_data.load.ipynb #7722b261
 class DataLoaders:
     "A training, a validation and optionally a test loader, on one device"
-    def __init__(self, train, valid, test=None, vocab=None, loss_func=None, dsets=None):
+    def __init__(self,
+                 train:TensorLoader|ItemLoader, # the training loader
+                 valid:TensorLoader|ItemLoader, # the validation loader, on the same device
+                 test:TensorLoader|ItemLoader|None=None, # an optional test loader, on the same device
+                 vocab:list|None=None, # the class names, for a classification task; None if there are none
+                 loss_func:Callable|None=None, # the loss that suits the targets, for a `Learner` to default to; None: none
+                 dsets:object|None=None, # the datasets behind the loaders (a `Datasets`, with `test_set(items)`); None for tensors
+                ):
         self.train, self.valid, self.test, self.vocab, self.loss_func = train, valid, test, vocab, loss_func
         self.dsets = dsets  # the datasets these loaders came from, if any: they turn new raw items into tensors
         devs = {str(dl.device) for dl in self.loaders}
@@ -327,13 +374,18 @@ class DataLoaders:
     def loaders(self): return [dl for dl in (self.train, self.valid, self.test) if dl is not None]
     @property
     def device(self): return self.train.device
-    def to(self, device):
+    def to(self,
+           device:torch.device|str, # the device to move every loader to, e.g. 'cuda' or 'cpu'
+          ):
         for dl in self.loaders: dl.to(device)
         return self
     @property
     def n_inp(self): return self.train.n_inp
     def one_batch(self): return self.train.one_batch()
-    def test_dl(self, items, bs:int|None=None):
+    def test_dl(self,
+                items, # new inputs: raw items (file names, rows...) when made from datasets, else a tensor (or tuple of tensors)
+                bs:int|None=None, # batch size; None keeps the validation loader's
+               ) -> TensorLoader|ItemLoader:
         "A loader over new `items`, processed like the validation set (no labels, no augmentation)"
         if self.dsets is None: return self.valid.test_dl(items, bs=bs)
         return ItemLoader(self.dsets.test_set(items), bs=bs or self.valid.bs, device=self.device, num_workers=0,
@@ -341,8 +393,18 @@ class DataLoaders:
     def __repr__(self): return f"DataLoaders(train={self.train!r},\n            valid={self.valid!r})"
 
     @classmethod
-    def from_tensors(cls, x_train, y_train, x_valid, y_valid, bs:int=64, device=None, batch_tfms=None,
-                     valid_bs:int|None=None, seed:int|None=None, drop_last:bool=True):
+    def from_tensors(cls,
+                     x_train:torch.Tensor, # training inputs, one row per item
+                     y_train:torch.Tensor, # training targets, as many rows as `x_train`
+                     x_valid:torch.Tensor, # validation inputs
+                     y_valid:torch.Tensor, # validation targets
+                     bs:int=64, # training batch size
+                     device:torch.device|str|None=None, # where the data lives and batches are made; None means `default_device()`
+                     batch_tfms:list|None=None, # batch transforms applied to the inputs on the device (see `apply_batch_tfms`); None: none
+                     valid_bs:int|None=None, # validation batch size; None: `bs`
+                     seed:int|None=None, # seed of the training order and augmentation (the validation loader gets `seed + 1`); None draws one
+                     drop_last:bool=True, # leave out each training pass's last, smaller batch
+                    ) -> 'DataLoaders':
         "In-memory DataLoaders: the data lives on `device`; training batches are shuffled and augmented there"
         _check_tensors((x_train, y_train), 'DataLoaders.from_tensors (training set)')
         _check_tensors((x_valid, y_valid), 'DataLoaders.from_tensors (validation set)')
@@ -354,8 +416,14 @@ class DataLoaders:
         return cls(train, valid)
 
 # %% ../../nbs/03_data.load.ipynb #eea10161
-def fashion_mnist_dls(bs:int=256, device=None, augment:bool=True, valid_bs:int|None=None, pad:int=2,
-                      seed:int|None=None, path=None) -> DataLoaders:
+def fashion_mnist_dls(bs:int=256, # training batch size
+                      device:torch.device|str|None=None, # where the data lives; None means `default_device()`
+                      augment:bool=True, # random flips and translations of the training batches
+                      valid_bs:int|None=None, # validation batch size; None: `2*bs`
+                      pad:int=2, # largest translation in pixels (with `augment`)
+                      seed:int|None=None, # seed of the training order and augmentation; None draws one
+                      path:Path|str|None=None, # folder with the dataset's files (missing ones are downloaded there); None: the first copy `fashion_mnist_path` finds
+                     ) -> DataLoaders:
     "In-memory Fashion-MNIST DataLoaders (train, valid = the official test split) on `device`"
     ds = load_fashion_mnist(path)
     xt, xv = ds.x_train[:, None], ds.x_test[:, None]

@@ -16,7 +16,7 @@ __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'Can
 import contextlib, difflib, functools, math, numbers, os, re, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
+from typing import Callable, Iterable
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -93,7 +93,9 @@ class Callback:
         "What this callback carries into a checkpoint: its `_stateattrs` (or override this and `load_state_dict`)"
         return {k: getattr(self, k) for k in self._stateattrs if k in vars(self)}
 
-    def load_state_dict(self, state:dict):
+    def load_state_dict(self,
+                        state:dict, # what `state_dict` returned, as read back from a checkpoint
+                       ):
         "Take back what `state_dict` gave"
         for k, v in state.items(): object.__setattr__(self, k, v)
 
@@ -102,7 +104,8 @@ class Callback:
 # %% ../nbs/05_learner.ipynb #b07ac184
 defaults = SimpleNamespace(callbacks=[])  # the callback classes every new Learner starts with (filled below)
 
-def register_default_cb(cb_cls):
+def register_default_cb(cb_cls:type, # a `Callback` subclass (not an instance): each new Learner makes its own
+                       ):
     "Make every new `Learner` start with a `cb_cls` (replacing a registered class of the same name)"
     defaults.callbacks = [c for c in defaults.callbacks if c.__name__ != cb_cls.__name__] + [cb_cls]
 
@@ -111,7 +114,8 @@ def _default_callbacks() -> list:
     "New instances of the registered default callbacks: this chapter's, and those of the chapters imported so far"
     return [cls() for cls in defaults.callbacks]
 
-def default_splitter(model:nn.Module) -> list:
+def default_splitter(model:nn.Module, # the model whose parameters to group
+                    ) -> list: # a list holding one list: every parameter
     "One parameter group holding all the parameters of `model`"
     return [list(model.parameters())]
 
@@ -211,7 +215,9 @@ class Learner:
             except CancelException: raise
             except Exception as e: raise _callback_error(e, fn, event) from e
 
-    def reduce_mean(self, t:torch.Tensor) -> torch.Tensor:
+    def reduce_mean(self,
+                    t:torch.Tensor, # a value this process computed (e.g. a sum of weighted losses)
+                   ) -> torch.Tensor:
         "The mean of `t` over the processes that train together: the one hook distributed training sets (alone: `t`)"
         return t
 
@@ -236,7 +242,9 @@ def _sync_events(self:Learner):
     self._event_fns = {e: [getattr(c, e) for c in self._cbs if hasattr(type(c), e)] for e in EVENTS}
 
 @patch
-def add_cb(self:Learner, cb):
+def add_cb(self:Learner,
+           cb:Callback|type, # a `Callback` instance, or a `Callback` class to instantiate
+          ) -> Callback: # the instance added
     "Add the callback `cb` (an instance, or a class to instantiate) and return the instance"
     if isinstance(cb, type) and issubclass(cb, Callback): cb = cb()
     if not isinstance(cb, Callback):
@@ -250,7 +258,9 @@ def add_cb(self:Learner, cb):
 
 # %% ../nbs/05_learner.ipynb #dbd7f451
 @patch
-def remove_cb(self:Learner, cb) -> list:
+def remove_cb(self:Learner,
+              cb:Callback|type, # a callback instance, or a class: every callback of that class is removed
+             ) -> list: # the callbacks removed
     "Remove the callback instance `cb`, or every callback of class `cb`; return what was removed"
     gone = [c for c in self._cbs if (isinstance(c, cb) if isinstance(cb, type) else c is cb)]
     if not gone: raise ValueError(f"remove_cb: {cb!r} is not one of this Learner's callbacks {list(self._cbs)}")
@@ -261,17 +271,26 @@ def remove_cb(self:Learner, cb) -> list:
 
 # %% ../nbs/05_learner.ipynb #87086649
 @patch
-def add_cbs(self:Learner, cbs): return [self.add_cb(cb) for cb in _listify(cbs)]
+def add_cbs(self:Learner,
+            cbs:Callback|type|list|None, # one callback or a list of them (instances or classes); None adds none
+           ) -> list: # the instances added
+    "Add each callback of `cbs` with `add_cb`"
+    return [self.add_cb(cb) for cb in _listify(cbs)]
 
 # %% ../nbs/05_learner.ipynb #0298e05d
 @patch
-def remove_cbs(self:Learner, cbs):
+def remove_cbs(self:Learner,
+               cbs:Callback|type|list|None, # one callback or a list of them (instances or classes); None removes none
+              ):
+    "Remove each callback of `cbs` with `remove_cb`"
     for cb in _listify(cbs): self.remove_cb(cb)
 
 # %% ../nbs/05_learner.ipynb #c081f416
 @patch
 @contextlib.contextmanager
-def added_cbs(self:Learner, cbs):
+def added_cbs(self:Learner,
+              cbs:Callback|type|list|None, # one callback or a list of them (instances or classes); None adds none
+             ):
     "Context manager: the callbacks `cbs` are attached inside the block only"
     added = []
     try:
@@ -415,12 +434,16 @@ def n_groups(self:Learner) -> int:
     return 1 + max(pg.get('group', i) for i, pg in enumerate(self.opt.param_groups))
 
 @patch
-def group_values(self:Learner, vals:list) -> list:
+def group_values(self:Learner,
+                 vals:list, # one value per splitter group (`n_groups` of them)
+                ) -> list:
     "One value per optimizer param group, from `vals`, one per splitter group"
     return [vals[pg.get('group', i)] for i, pg in enumerate(self.opt.param_groups)]
 
 @patch
-def hypers(self:Learner, key:str='lr') -> list:
+def hypers(self:Learner,
+           key:str='lr', # a key of the optimizer's param groups: 'lr', 'weight_decay', 'betas', ...
+          ) -> list:
     "The optimizer's `key` (e.g. 'lr', 'weight_decay') for each splitter group, read from its first optimizer group"
     first = {}
     for i, pg in enumerate(self.opt.param_groups): first.setdefault(pg.get('group', i), pg[key])
@@ -428,7 +451,10 @@ def hypers(self:Learner, key:str='lr') -> list:
 
 # %% ../nbs/05_learner.ipynb #8e91a688
 @patch
-def set_hypers(self:Learner, lr=None, wd=None):
+def set_hypers(self:Learner,
+               lr:float|list|slice|None=None, # learning rate: a number, one per parameter group, or `slice(lo, hi)`; None leaves it
+               wd:float|list|None=None, # weight decay, one number or one per parameter group (never on the groups exempt from it); None leaves it
+              ):
     "Set the learning rate (a number, one per group, or a slice: `parse_lr`) and weight decay of the parameter groups"
     n = self.n_groups
     if lr is not None: lr = parse_lr(lr, n, 'set_hypers')
@@ -472,9 +498,9 @@ def _check_devices(self:Learner):
 @patch
 def fit(self:Learner,
         n_epoch:int, # how many epochs to train
-        lr=None, # learning rate (default `self.lr`): a number, a list with one per parameter group, or `slice(lo, hi)`
-        wd=None, # weight decay (default `self.wd`; None leaves the optimizer's own)
-        cbs=None, # extra callbacks, for this call only
+        lr:float|list|slice|None=None, # learning rate (default `self.lr`): a number, a list with one per parameter group, or `slice(lo, hi)`
+        wd:float|list|None=None, # weight decay (default `self.wd`; None leaves the optimizer's own)
+        cbs:Callback|list|None=None, # extra callbacks, for this call only
         start_epoch:int=0): # skip the epochs before this one (as fastai's `start_epoch`); `n_epoch` skips them all
     "Train for `n_epoch` epochs at learning rate `lr`, with extra callbacks `cbs` for this call only"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
@@ -510,7 +536,8 @@ def _desc(o) -> str:
     if isinstance(o, (list, tuple)): return _desc(o[0]) if len(o) == 1 else '(' + ', '.join(_desc(x) for x in o) + ')'
     return type(o).__name__
 
-def fn_name(f) -> str:
+def fn_name(f:Callable, # a function, a `functools.partial` of one, or a callable object (named by its class)
+           ) -> str:
     "The name of the function `f` (or of the function inside a `functools.partial`), for messages"
     f = getattr(f, 'func', f)  # functools.partial
     return getattr(f, '__name__', type(f).__name__)
@@ -570,8 +597,12 @@ class TrainEvalCallback(Callback):
 # %% ../nbs/05_learner.ipynb #912029d2
 class Metric:
     "Base class for metrics: `reset()`, then `accumulate(learn)` once per validation batch, then `value`"
-    def reset(self): pass
-    def accumulate(self, learn): pass
+    def reset(self):
+        "Start again from nothing: called before each validation pass"
+    def accumulate(self,
+                   learn:Learner, # the Learner after a validation batch's loss: read `learn.pred`, `learn.yb` and `learn.loss`
+                  ):
+        "Take in one validation batch"
     @property
     def value(self): return None
     @property
@@ -584,9 +615,14 @@ def _f32(t):
 
 class AvgMetric(Metric):
     "The batch-size-weighted mean of `func(preds, *targs)` over the validation set, accumulated on the device"
-    def __init__(self, func): self.func = func; self.reset()
+    def __init__(self,
+                 func:Callable, # (preds, *targs) -> the batch's value: a number or a one-element tensor
+                ): self.func = func; self.reset()
     def reset(self): self.total, self.count = 0., 0
-    def accumulate(self, learn):
+    def accumulate(self,
+                   learn:Learner, # the Learner after a validation batch's loss: `func` gets `learn.pred` and `learn.yb`
+                  ):
+        "Add the batch's value of `func`, weighted by the batch size"
         bs, pred = learn.yb[0].shape[0], _f32(learn.pred)   # metrics see float32 outputs, also under mixed precision
         try: v = self.func(pred, *learn.yb)
         except Exception as e:
@@ -606,7 +642,10 @@ class AvgMetric(Metric):
 class AvgLoss(AvgMetric):
     "The batch-size-weighted mean of the loss over the validation set"
     def __init__(self): self.reset()
-    def accumulate(self, learn):
+    def accumulate(self,
+                   learn:Learner, # the Learner after a validation batch's loss: its `loss` and the batch size are read
+                  ):
+        "Add the batch's loss, weighted by the batch size"
         bs = learn.yb[0].shape[0]
         self.total, self.count = self.total + learn.loss.detach().float() * bs, self.count + bs
     @property
@@ -638,12 +677,19 @@ def accuracy(preds:torch.Tensor, # model outputs, with the classes on `axis`
     return (preds.argmax(dim=axis) == targs).float().mean()
 
 # %% ../nbs/05_learner.ipynb #eca5be62
-def error_rate(preds:torch.Tensor, targs:torch.Tensor, axis:int=-1) -> torch.Tensor:
+def error_rate(preds:torch.Tensor, # model outputs, with the classes on `axis`
+               targs:torch.Tensor, # class indices, of the outputs' shape without `axis`
+               axis:int=-1, # the classes' axis (fastai's default: the last)
+              ) -> torch.Tensor:
     "1 - accuracy"
     return 1 - accuracy(preds, targs, axis)
 
 # %% ../nbs/05_learner.ipynb #6fa4be4a
-def top_k_accuracy(preds:torch.Tensor, targs:torch.Tensor, k:int=5, axis:int=-1) -> torch.Tensor:
+def top_k_accuracy(preds:torch.Tensor, # model outputs, with the classes on `axis`
+                   targs:torch.Tensor, # class indices, of the outputs' shape without `axis`
+                   k:int=5, # how many of the largest outputs may hold the target (fastai's default: 5)
+                   axis:int=-1, # the classes' axis (fastai's default: the last)
+                  ) -> torch.Tensor:
     "The fraction of items whose target class is among the `k` largest outputs (on `axis`)"
     _check_class_targets('top_k_accuracy', preds, targs, axis)
     if k > preds.shape[axis]:
@@ -662,7 +708,9 @@ def _fmt_time(t:float) -> str: return f'{int(t) // 60:02d}:{int(t) % 60:02d}'
 
 class TablePrinter:
     "Print rows of strings as a table; the first row (the header) sets the column widths"
-    def __init__(self, print_fn=print): self.widths, self.print_fn = None, print_fn
+    def __init__(self,
+                 print_fn:Callable=print, # receives each line of the table, a string
+                ): self.widths, self.print_fn = None, print_fn
     def __call__(self, row):
         if self.widths is None: self.widths = [max(len(c), 10) for c in row]
         self.print_fn('  '.join(f'{c:<{w}}' for c, w in zip(row, self.widths)).rstrip())
@@ -682,7 +730,12 @@ class EpochRow(list):
         if k in ('epoch', 'time'): return getattr(self, k)
         if k not in self.names: raise KeyError(f"Recorder.values: no column {k!r}; the columns are {self.keys()}")
         return super().__getitem__(self.names.index(k))
-    def get(self, k, default=None): return self[k] if k in self.keys() else default
+    def get(self,
+            k:str, # a column: 'epoch', 'train_loss', 'valid_loss', a metric's name or 'time'
+            default:float|None=None, # what to return when there is no column `k`
+           ):
+        "The value of column `k`, or `default` (as `dict.get`)"
+        return self[k] if k in self.keys() else default
     def items(self) -> list: return [(k, self[k]) for k in self.keys()]
     def to_dict(self) -> dict: return dict(self.items())
     @classmethod
@@ -729,7 +782,10 @@ class Recorder(Callback):
                 'losses': self.raw_losses, 'epoch_losses': torch.stack(self._losses) if self._losses else torch.zeros(0),
                 'epoch_bss': self._bss}
 
-    def load_state_dict(self, st:dict):
+    def load_state_dict(self,
+                        st:dict, # what `state_dict` returned, as read back from a checkpoint
+                       ):
+        "Take back the history `state_dict` gave, so a resumed run's results go on from there"
         self.values, self.lrs, self.moms = [EpochRow.from_dict(r) for r in st['values']], list(st['lrs']), list(st['moms'])
         self.valid_values = st.get('valid_values')
         self.epoch_iters, self._bss = list(st['epoch_iters']), list(st['epoch_bss'])
@@ -782,7 +838,10 @@ register_default_cb(Recorder)
 
 # %% ../nbs/05_learner.ipynb #d9aebc57
 @patch
-def validate(self:Learner, dl=None, cbs=None) -> list:
+def validate(self:Learner,
+             dl:Iterable|None=None, # the loader to evaluate on; None: the validation set, `dls.valid`
+             cbs:Callback|list|None=None, # extra callbacks, for this call only
+            ) -> list: # `[valid_loss, *metrics]`
     "The loss and metrics on `dl` (default: the validation set), as plain numbers"
     dl = self.dls.valid if dl is None else dl
     _check_loader(dl, 'validate: the DataLoader')
@@ -794,7 +853,11 @@ def validate(self:Learner, dl=None, cbs=None) -> list:
 
 # %% ../nbs/05_learner.ipynb #78694de8
 @patch
-def plot_loss(self:Recorder, skip_start:int=5, with_valid:bool=True, ax=None):
+def plot_loss(self:Recorder,
+              skip_start:int=5, # how many of the first batches to leave out (their loss is far above the rest)
+              with_valid:bool=True, # also plot the validation loss of each epoch
+              ax:object|None=None, # a matplotlib `Axes` to draw on; None: a new figure
+             ):
     "Plot the training loss per batch (after the first `skip_start`) and the validation loss per epoch"
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(6, 4))
@@ -807,7 +870,9 @@ def plot_loss(self:Recorder, skip_start:int=5, with_valid:bool=True, ax=None):
 
 # %% ../nbs/05_learner.ipynb #ff82014f
 @patch
-def plot_metrics(self:Recorder, figsize=None):
+def plot_metrics(self:Recorder,
+                 figsize:tuple|None=None, # the figure's (width, height) in inches; None: 4 wide per plot, 3 high
+                ):
     "Plot the losses and each metric against the epoch"
     import matplotlib.pyplot as plt
     names = [n for n in self.metric_names if n not in ('epoch', 'train_loss', 'valid_loss', 'time')]
@@ -854,7 +919,10 @@ def _cat(batches:list):
 class GatherPreds(Callback):
     "Collect the predictions, targets, and optionally inputs and per-item losses of a validation pass"
     order = 100
-    def __init__(self, with_input:bool=False, loss_func=None): self.with_input, self.loss_func_none = with_input, loss_func
+    def __init__(self,
+                 with_input:bool=False, # also keep each batch's inputs
+                 loss_func:Callable|None=None, # a loss giving one value per item (reduction='none'), to keep each item's loss; None: no losses
+                ): self.with_input, self.loss_func_none = with_input, loss_func
     def before_validate(self): self.preds, self.targs, self.inputs, self.losses = [], [], [], []
     def after_batch(self):
         learn = self.learn
@@ -877,10 +945,10 @@ def _in_order(dl):
 
 @patch
 def get_preds(self:Learner,
-              dl=None, # the loader to predict on (default: the validation set); a training loader is read in order, whole
+              dl:Iterable|None=None, # the loader to predict on (default: the validation set); a training loader is read in order, whole
               with_input:bool=False, # also return the inputs (first, as in fastai)
               with_loss:bool=False, # also return the loss of each item (last)
-              act=None # the activation applied to the outputs (default: the loss function's, e.g. softmax)
+              act:Callable|None=None # the activation applied to the outputs (default: the loss function's, e.g. softmax)
              ) -> tuple:
     "[Inputs,] predictions and targets on `dl` [, per-item losses], on the CPU"
     dl = self.dls.valid if dl is None else dl
@@ -902,7 +970,9 @@ def _item_dl(self:Learner, item):
     return self.dls.test_dl([item])
 
 @patch
-def predict(self:Learner, item) -> tuple:
+def predict(self:Learner,
+            item, # one item without its batch dimension: a tensor (or a tuple of them), or a raw item `dls.test_dl` takes (e.g. an image file)
+           ) -> tuple:
     "The decoded prediction for one `item`, its decoded index (or mask), and the probabilities"
     with self.no_bar(): probs = self.get_preds(self._item_dl(item))[0]
     dec = _decodes(self.loss_func)(probs)[0]
@@ -912,12 +982,16 @@ def predict(self:Learner, item) -> tuple:
     return (vocab[int(dec)] if dec.ndim == 0 else dec), dec, probs
 
 # %% ../nbs/05_learner.ipynb #4edce52d
-def save_checkpoint(file, state:dict) -> Path:
+def save_checkpoint(file:str|Path, # where to write (its folder is created if missing)
+                    state:dict, # what to save: tensors, numbers, strings, and lists and dicts of them
+                   ) -> Path:
     "Write `state` to `file` atomically (`atomic_file`: a temporary file, fsync'd, then renamed over `file`)"
     with atomic_file(file) as f: torch.save(state, f)
     return Path(file)
 
-def load_checkpoint(file, device=None) -> dict:
+def load_checkpoint(file:str|Path, # a file `save_checkpoint` wrote
+                    device:str|torch.device|None=None, # where the tensors go (`map_location`); None: where they were saved
+                   ) -> dict:
     "Read a checkpoint written by `save_checkpoint`, with `torch.load(weights_only=True)`, onto `device`"
     file = Path(file)
     if not file.is_file(): raise FileNotFoundError(f"No checkpoint at {file}: check the name, `learn.path` and `learn.model_dir`")
@@ -929,7 +1003,10 @@ def _bare(model:nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 @patch
-def get_state(self:Learner, with_opt:bool=True, full:bool=False) -> dict:
+def get_state(self:Learner,
+              with_opt:bool=True, # include the optimizer's state (once the optimizer is built)
+              full:bool=False, # also what a resume needs: the callbacks' state, the random generators, the loaders' positions and the progress
+             ) -> dict:
     "The checkpoint dict: model and optimizer (if built); with `full`, also the callbacks' declared state, the RNGs, the loaders and the progress"
     state = {'model': _bare(self.model).state_dict()}
     if with_opt and self.opt is not None: state['opt'] = self.opt.state_dict()
@@ -944,7 +1021,12 @@ def get_state(self:Learner, with_opt:bool=True, full:bool=False) -> dict:
 
 # %% ../nbs/05_learner.ipynb #00b4cb97
 @patch
-def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=True, full:bool=False):
+def set_state(self:Learner,
+              state:dict, # a checkpoint dict, as `get_state` makes (it must hold 'model')
+              with_opt:bool|None=None, # restore the optimizer too (built if need be); None: if `state` holds its state
+              strict:bool=True, # the model's keys must match the saved ones exactly (as `nn.Module.load_state_dict`)
+              full:bool=False, # also restore the callbacks, the random generators and the loaders' positions
+             ):
     "Apply a checkpoint dict; `with_opt=None` restores the optimizer if it has one; `full` also the callbacks, RNGs and loaders"
     if not isinstance(state, dict) or 'model' not in state:
         keys = list(state)[:5] if isinstance(state, dict) else type(state).__name__
@@ -964,14 +1046,19 @@ def set_state(self:Learner, state:dict, with_opt:bool|None=None, strict:bool=Tru
 
 # %% ../nbs/05_learner.ipynb #2cc302e1
 @patch
-def model_file(self:Learner, name) -> Path:
+def model_file(self:Learner,
+               name:str|Path, # the checkpoint's name, with or without '.pth'
+              ) -> Path:
     "The file `save(name)` writes: `path/model_dir/name.pth` (a public hook, for `SaveModel`)"
     name = str(name)
     return self.path/self.model_dir/(name if name.endswith('.pth') else f'{name}.pth')
 
 # %% ../nbs/05_learner.ipynb #f9145dd3
 @patch
-def save(self:Learner, name, with_opt:bool=True) -> Path:
+def save(self:Learner,
+         name:str|Path, # the file's name in `path/model_dir` ('.pth' is added if missing)
+         with_opt:bool=True, # save the optimizer's state too (once the optimizer is built)
+        ) -> Path:
     "Save the model (and optimizer) to `path/model_dir/name.pth`, atomically (rank 0 only); returns the file"
     file = self.model_file(name)
     if rank_distrib() == 0: save_checkpoint(file, self.get_state(with_opt))
@@ -980,7 +1067,12 @@ def save(self:Learner, name, with_opt:bool=True) -> Path:
 
 # %% ../nbs/05_learner.ipynb #a62c890f
 @patch
-def load(self:Learner, name, with_opt:bool|None=None, strict:bool=True, device=None):
+def load(self:Learner,
+         name:str|Path, # the file's name in `path/model_dir` ('.pth' is added if missing)
+         with_opt:bool|None=None, # load the optimizer's state too; None: if the file holds one
+         strict:bool=True, # the model's keys must match the saved ones exactly (as `nn.Module.load_state_dict`)
+         device:str|torch.device|None=None, # where the tensors go; None: the model's device
+        ):
     "Load the model (and optimizer) of `path/model_dir/name.pth` onto `device` (default: the model's); to continue a run, use `Resume`"
     if device is None: device = next(self.model.parameters(), torch.empty(0)).device
     distrib_barrier()
@@ -1053,7 +1145,11 @@ def no_logging(self:Learner):
 
 # %% ../nbs/05_learner.ipynb #7f7b2ed2
 @patch
-def show_results(self:Learner, max_n:int=9, dl=None, **kwargs):
+def show_results(self:Learner,
+                 max_n:int=9, # the most items to show
+                 dl:Iterable|None=None, # the loader to take one batch from; None: the validation set
+                 **kwargs, # passed on to `DataLoaders.show_batch`
+                ):
     "Show `max_n` items of one batch of `dl` (default: the validation set) with predictions over targets"
     import onecycle.data.block  # noqa: F401  (adds `show_batch` to DataLoaders)
     b = (self.dls.valid if dl is None else dl).one_batch()

@@ -37,11 +37,16 @@ class DataError(RuntimeError):
     "A data file is missing, truncated, corrupt or not what it claims to be; the message says how to fix it"
 
 # %% ../../nbs/01_data.external.ipynb #28c6a2e3
-def is_gzip(path:Path|str) -> bool:
+def is_gzip(path:Path|str, # the file to look at; only its first two bytes are read
+           ) -> bool:
     "Whether `path` starts with gzip's magic bytes (whatever its name)"
     with open(path, 'rb') as f: return f.read(2) == b'\x1f\x8b'
 
-def file_digest(path:Path|str, algo:str='sha256', decompress:bool=False, chunk:int=1<<20) -> str:
+def file_digest(path:Path|str, # the file to hash
+                algo:str='sha256', # any name `hashlib.new` knows: 'sha256', 'md5', ...
+                decompress:bool=False, # hash the gunzipped bytes of a gzip file, not the file itself
+                chunk:int=1<<20, # how many bytes to read at a time (memory use, not the result)
+               ) -> str: # the digest as lower-case hex
     "Hex digest of the bytes of `path` (of its gunzipped bytes if `decompress`)"
     path, h = Path(path), hashlib.new(algo)
     try:
@@ -76,7 +81,12 @@ def _remember(path:Path, expected:str):
     except OSError: pass  # a read-only home only costs us a re-check next time
 
 # %% ../../nbs/01_data.external.ipynb #430ec2de
-def verify_file(path:Path|str, md5:str|None=None, sha256:str|None=None, fix:str|None=None, name:str|None=None) -> Path:
+def verify_file(path:Path|str, # the file to check
+                md5:str|None=None, # the expected MD5 (hex) of the file's bytes as they are; None: no MD5 check
+                sha256:str|None=None, # the expected SHA-256 (hex) of its bytes, decompressed first for a gzip file; None: no SHA-256 check
+                fix:str|None=None, # what to tell the user to do, at the end of the error message; None: delete it and fetch it again
+                name:str|None=None, # how the error message names the file; None: its path
+               ) -> Path: # `path`, when it matches (either checksum is enough)
     "Check `path`: its MD5 equals `md5`, or the SHA-256 of its bytes (decompressed, for gzip) equals `sha256`"
     path = Path(path)
     name = name or str(path)
@@ -95,8 +105,13 @@ def verify_file(path:Path|str, md5:str|None=None, sha256:str|None=None, fix:str|
                     f"{fix or 'Delete it and fetch it again.'}")
 
 # %% ../../nbs/01_data.external.ipynb #e0e02eb5
-def download_file(url:str, dest:Path|str, md5:str|None=None, sha256:str|None=None,
-                  timeout:float=30., show_progress:bool=True) -> Path:
+def download_file(url:str, # what to download
+                  dest:Path|str, # where to save it (its folder is created if missing); nothing appears there unless it checks out
+                  md5:str|None=None, # the expected MD5 (hex) of the download (see `verify_file`)
+                  sha256:str|None=None, # the expected SHA-256 (hex) of its (decompressed) bytes; give `md5`, `sha256` or both
+                  timeout:float=30., # seconds to wait for the server before giving up
+                  show_progress:bool=True, # show a progress bar (when the server says how big the file is)
+                 ) -> Path: # `dest`
     "Download `url` to `dest` atomically, verifying it (see `verify_file`) before it is renamed into place"
     dest = Path(dest)
     with atomic_file(dest, suffix='.part') as f, urllib.request.urlopen(url, timeout=timeout) as r:
@@ -113,7 +128,8 @@ def download_file(url:str, dest:Path|str, md5:str|None=None, sha256:str|None=Non
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
               0x0D: np.dtype('>f4'), 0x0E: np.dtype('>f8')}
 
-def read_idx(path:Path|str) -> torch.Tensor:
+def read_idx(path:Path|str, # an IDX file, gzipped or not (told by its first bytes, not its name)
+            ) -> torch.Tensor: # shaped as the header says, of the element type it names (uint8 for Fashion-MNIST)
     "Read an IDX file (gzipped or not) into a tensor, checking its magic number and size"
     path = Path(path)
     try:
@@ -151,7 +167,11 @@ def _ways_to_provide(dirs) -> str:
             "  3. on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist (installs /usr/share/datasets/fashion-mnist).")
 
 # %% ../../nbs/01_data.external.ipynb #5bca81c3
-def fashion_mnist_path(download:bool=True, url:str=FMNIST_URL, dirs:list|None=None, show_progress:bool=True) -> Path:
+def fashion_mnist_path(download:bool=True, # download the files into the first folder when no copy is found; False: raise a `DataError` instead
+                       url:str=FMNIST_URL, # where to download from: the address of a folder holding the four files, ending in '/'
+                       dirs:list|None=None, # the folders to search, in order (the first is where a download goes); None: `fashion_mnist_dirs()`
+                       show_progress:bool=True, # show a progress bar while downloading
+                      ) -> Path: # the folder that holds the four verified files
     "Folder holding the four verified Fashion-MNIST files, downloading them if no copy is found"
     dirs = [Path(d) for d in (dirs or fashion_mnist_dirs())]
     found = next((d for d in dirs if any((d/n).exists() for n in FMNIST_FILES)), None)
@@ -183,7 +203,19 @@ class FashionMNIST(NamedTuple):
     y_test: torch.Tensor
     classes: tuple
 
-def load_fashion_mnist(path:Path|str|None=None, download:bool=True) -> FashionMNIST:
+def _fashion_mnist_fields(self,
+                          x_train:torch.Tensor, # the 60,000 training images, uint8 (60000, 28, 28), 0 (black) to 255
+                          y_train:torch.Tensor, # their labels, int64 (60000,), each 0-9: an index into `classes`
+                          x_test:torch.Tensor, # the 10,000 test images, uint8 (10000, 28, 28)
+                          y_test:torch.Tensor, # their labels, int64 (10000,)
+                          classes:tuple, # the ten class names, in label order ('T-shirt/top', 'Trouser', ...)
+                         ):
+    "The fields of `FashionMNIST` (a named tuple builds itself in `__new__`: this `__init__` only documents them)"
+FashionMNIST.__init__ = _fashion_mnist_fields
+
+def load_fashion_mnist(path:Path|str|None=None, # the folder with the four files; None: the first of `fashion_mnist_dirs()` that has them
+                       download:bool=True, # download the files when they are not there (into `path`, or the first search folder); False: raise a `DataError`
+                      ) -> FashionMNIST:
     "Load Fashion-MNIST from `path` (default: the first copy `fashion_mnist_path()` finds), every file verified"
     path = fashion_mnist_path(download, dirs=None if path is None else [Path(path)])  # a named folder: checked the same way
     ts = []

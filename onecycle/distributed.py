@@ -11,6 +11,7 @@ __all__ = ['local_rank_distrib', 'distrib_device', 'setup_distrib', 'teardown_di
 
 # %% ../nbs/11_distributed.ipynb #eea14a6f
 import atexit, contextlib, datetime, hashlib, os, socket, subprocess, sys, threading, time
+from collections.abc import Callable
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -38,7 +39,7 @@ def distrib_device() -> torch.device:
     return torch.device('cuda', local_rank_distrib()) if d.type == 'cuda' else d
 
 def setup_distrib(backend:str|None=None, # default: NCCL on GPUs, gloo on CPUs
-                  timeout=None, # seconds a collective may wait (default $ONECYCLE_DIST_TIMEOUT, else 1800)
+                  timeout:float|datetime.timedelta|None=None, # seconds a collective may wait (default $ONECYCLE_DIST_TIMEOUT, else 1800)
                   heartbeat:float|None=None # seconds without a sign of life after which a process is stuck (default $ONECYCLE_HEARTBEAT_TIMEOUT, else 60; 0: off)
                  ) -> bool:
     "Join the process group described by torchrun's environment (once), on this process's GPU; whether there is one"
@@ -83,7 +84,7 @@ class Heartbeat:
                  world:int, # the number of processes
                  timeout:float=60., # seconds without a beat after which a process counts as stuck
                  interval:float|None=None, # seconds between beats (default: timeout/12, at most 5)
-                 on_stuck=None # called with the message instead of writing it and exiting (for tests)
+                 on_stuck:Callable|None=None # called with the message instead of writing it and exiting (for tests); None: exit
                 ):
         self.rank, self.world, self.timeout = rank, world, float(timeout)
         self.interval = interval or max(0.2, min(5., self.timeout / 12))
@@ -135,21 +136,25 @@ class Heartbeat:
 # %% ../nbs/11_distributed.ipynb #0f9e100b
 def _group() -> bool: return dist.is_available() and dist.is_initialized()
 
-def broadcast_object(obj, src:int=0):
+def broadcast_object(obj, # any picklable object (only process `src`'s value matters)
+                     src:int=0, # the rank whose `obj` every process receives
+                    ):
     "The picklable `obj` as process `src` has it, on every process (alone: `obj`)"
     if not _group(): return obj
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
 
-def all_reduce_mean(t:torch.Tensor) -> torch.Tensor:
+def all_reduce_mean(t:torch.Tensor, # a tensor of the same shape on every process, on its device (not changed)
+                   ) -> torch.Tensor:
     "The mean of the tensor `t` over the processes (alone: `t`)"
     if not _group(): return t
     t = t.detach().clone()
     dist.all_reduce(t)
     return t / dist.get_world_size()
 
-def all_gather_object(obj) -> list:
+def all_gather_object(obj, # this process's picklable object
+                     ) -> list:
     "Every process's picklable `obj`, in the order of the ranks (alone: `[obj]`)"
     if not _group(): return [obj]
     out = [None] * dist.get_world_size()
@@ -165,7 +170,8 @@ def rank0_first():
     finally:
         if rank_distrib() == 0: distrib_barrier()
 
-def check_ranks_agree(info:dict) -> list:
+def check_ranks_agree(info:dict, # what this process has (its values are compared by `repr`); keys starting with '_' are only gathered
+                     ) -> list: # every process's `info`, by rank
     "Raise an error naming what differs when the processes' `info` dicts differ (keys starting with '_' are not compared)"
     infos = all_gather_object(info)
     bad = [k for k in info if not k.startswith('_') and len({repr(i.get(k)) for i in infos}) > 1]
@@ -223,7 +229,11 @@ def _move_to(learn, dev):
 class DistributedTrainer(Callback):
     "Train on every process torchrun (or `launch`) started: shard the data, wrap the model in DDP, reduce the results"
     order = -1  # after ChannelsLast (-5) changes the model's layout, before ParamScheduler (10) and the Recorder (50)
-    def __init__(self, sync_bn:bool=True, timeout=None, **ddp_kwargs):
+    def __init__(self,
+                 sync_bn:bool=True, # on GPUs, turn the model's BatchNorm layers into `SyncBatchNorm` (statistics over all processes)
+                 timeout:float|datetime.timedelta|None=None, # seconds a collective may wait; None: $ONECYCLE_DIST_TIMEOUT, else 1800
+                 **ddp_kwargs, # passed on to `DistributedDataParallel`
+                ):
         self.sync_bn, self.timeout, self.ddp_kwargs = sync_bn, timeout, ddp_kwargs
         self.active, self.ddp, self.rank, self.world, self.device = False, None, 0, 1, None
         self._dls, self._in_fit, self._valid = None, False, None
@@ -309,7 +319,12 @@ class DistributedTrainer(Callback):
 
 # %% ../nbs/11_distributed.ipynb #37f83252
 @patch
-def to_distributed(self:Learner, sync_bn:bool=True, scale_lr:bool=False, timeout=None, **ddp_kwargs):
+def to_distributed(self:Learner,
+                   sync_bn:bool=True, # on GPUs, turn the model's BatchNorm layers into `SyncBatchNorm` (statistics over all processes)
+                   scale_lr:bool=False, # multiply the learning rates by the number of processes (adds `ScaleLR`)
+                   timeout:float|datetime.timedelta|None=None, # seconds a collective may wait; None: $ONECYCLE_DIST_TIMEOUT, else 1800
+                   **ddp_kwargs, # passed on to `DistributedDataParallel`
+                  ):
     "Train on every process torchrun (or `launch`) started; on one device, nothing changes"
     cb = next((c for c in self.cbs if isinstance(c, DistributedTrainer)), None)
     if cb is None: cb = self.add_cb(DistributedTrainer())
@@ -324,7 +339,12 @@ def to_distributed(self:Learner, sync_bn:bool=True, scale_lr:bool=False, timeout
 
 @patch
 @contextlib.contextmanager
-def distrib_ctx(self:Learner, sync_bn:bool=True, scale_lr:bool=False, timeout=None, **ddp_kwargs):
+def distrib_ctx(self:Learner,
+                sync_bn:bool=True, # on GPUs, turn the model's BatchNorm layers into `SyncBatchNorm` (statistics over all processes)
+                scale_lr:bool=False, # multiply the learning rates by the number of processes (adds `ScaleLR`)
+                timeout:float|datetime.timedelta|None=None, # seconds a collective may wait; None: $ONECYCLE_DIST_TIMEOUT, else 1800
+                **ddp_kwargs, # passed on to `DistributedDataParallel`
+               ):
     "Context manager: train on every process inside the block; leave the process group afterwards if onecycle joined it"
     scaled = scale_lr and not any(isinstance(c, ScaleLR) for c in self.cbs)
     self.to_distributed(sync_bn=sync_bn, scale_lr=scale_lr, timeout=timeout, **ddp_kwargs)
@@ -338,7 +358,9 @@ def distrib_ctx(self:Learner, sync_bn:bool=True, scale_lr:bool=False, timeout=No
 class ScaleLR(Callback):
     "Multiply the learning rates by `factor` (default: the number of processes) for every training step"
     order = 11  # after ParamScheduler (10) sets them, before the Recorder reads them
-    def __init__(self, factor:float|None=None): self.factor, self._saved = factor, None
+    def __init__(self,
+                 factor:float|None=None, # what the learning rates are multiplied by; None: the number of processes
+                ): self.factor, self._saved = factor, None
     def before_fit(self): self.f = self.factor if self.factor is not None else num_distrib()
     def before_batch(self):
         if not self.learn.training or self.f == 1: return
@@ -366,7 +388,12 @@ def _launched(i:int, fn, args, n:int, port:int, env:dict, q):
     finally: teardown_distrib()
     q.put((i, res))
 
-def launch(fn, num_processes:int, *args, start_method:str|None=None, env:dict|None=None) -> list:
+def launch(fn:Callable, # the function each process runs; with 'spawn' it must be importable (defined in a .py module)
+           num_processes:int, # how many processes to start (on GPUs, at most one per GPU)
+           *args, # passed to `fn`
+           start_method:str|None=None, # 'fork' or 'spawn'; None: 'fork' where the platform has it, else 'spawn'
+           env:dict|None=None, # more environment variables for the processes (values are made strings); None: none
+          ) -> list: # what `fn` returned in each process, by rank
     "Run `fn(*args)` in `num_processes` processes on this machine, set up as torchrun would; their results, by rank"
     if not isinstance(num_processes, int) or num_processes < 1:
         raise ValueError(f"launch: num_processes must be a positive int, got {num_processes!r}")
@@ -397,8 +424,13 @@ def launch(fn, num_processes:int, *args, start_method:str|None=None, env:dict|No
     return [res.get(i) for i in range(num_processes)]
 
 # %% ../nbs/11_distributed.ipynb #be4c4079
-def torchrun(script, *args, nproc_per_node:int=2, env:dict|None=None, timeout:float|None=None,
-             torchrun_args=()) -> subprocess.CompletedProcess:
+def torchrun(script:str|os.PathLike, # the Python script to run
+             *args, # the script's command-line arguments (made strings)
+             nproc_per_node:int=2, # how many processes to start
+             env:dict|None=None, # environment variables to add to this process's (values are made strings); None: none
+             timeout:float|None=None, # seconds to wait before killing the run (`subprocess.TimeoutExpired`); None: no limit
+             torchrun_args:tuple|list=(), # more options for torchrun itself, placed before the script
+            ) -> subprocess.CompletedProcess: # the finished run, its stdout and stderr captured as text
     "Run `script` with `args` under torchrun on this machine with `nproc_per_node` processes; the finished process"
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc_per_node}',
            *torchrun_args, str(script), *map(str, args)]

@@ -9,6 +9,7 @@ __all__ = ['models', 'conv_bn', 'ResBlock', 'resnet_small', 'get_model', 'BatchR
 
 # %% ../../nbs/12_vision.models.ipynb #4b18908c
 import difflib
+from typing import Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,7 +18,13 @@ from ..learner import Learner, Callback
 from ..data.transforms import BatchTransform
 
 # %% ../../nbs/12_vision.models.ipynb #1b8e02d8
-def conv_bn(ni:int, nf:int, ks:int=3, stride:int=1, act:bool=True, zero_bn:bool=False) -> nn.Sequential:
+def conv_bn(ni:int, # input channels
+            nf:int, # output channels (filters)
+            ks:int=3, # kernel size; the padding is `ks//2`, so stride 1 keeps the height and width
+            stride:int=1, # convolution stride: 2 halves the height and width
+            act:bool=True, # end with a ReLU
+            zero_bn:bool=False, # start the BatchNorm scale γ at 0, so the layer first outputs zeros (for a residual branch)
+           ) -> nn.Sequential:
     "A `ks`×`ks` convolution (no bias) and BatchNorm, then ReLU if `act`; `zero_bn` starts the BatchNorm scale at 0"
     bn = nn.BatchNorm2d(nf)
     if zero_bn: nn.init.zeros_(bn.weight)
@@ -26,17 +33,30 @@ def conv_bn(ni:int, nf:int, ks:int=3, stride:int=1, act:bool=True, zero_bn:bool=
 
 class ResBlock(nn.Module):
     "relu(idpath(x) + convs(x)): two 3×3 conv_bn, the last one zero-initialised; the identity path pools and projects as needed"
-    def __init__(self, ni:int, nf:int, stride:int=1):
+    def __init__(self,
+                 ni:int, # input channels
+                 nf:int, # output channels
+                 stride:int=1, # 2 halves the height and width (rounding up), on both paths
+                ):
         super().__init__()
         self.convs = nn.Sequential(conv_bn(ni, nf, stride=stride), conv_bn(nf, nf, act=False, zero_bn=True))
         idp = [nn.AvgPool2d(stride, ceil_mode=True)] if stride != 1 else []
         if ni != nf: idp.append(conv_bn(ni, nf, ks=1, act=False))
         self.idpath = nn.Sequential(*idp)
-    def forward(self, x): return F.relu(self.convs(x) + self.idpath(x))
+    def forward(self,
+                x:torch.Tensor, # a batch of feature maps (B, `ni`, H, W)
+               ) -> torch.Tensor: # (B, `nf`, H/`stride`, W/`stride`)
+        return F.relu(self.convs(x) + self.idpath(x))
 
 # %% ../../nbs/12_vision.models.ipynb #2a9dae8b
-def resnet_small(n_in:int=1, n_out:int=10, widths=(32, 64, 128), depths=(1, 1, 1), stem:int=16, stem_stride:int=2,
-                 dropout:float=0.) -> nn.Sequential:
+def resnet_small(n_in:int=1, # input channels: 1 for grey images, 3 for colour
+                 n_out:int=10, # outputs (classes)
+                 widths:tuple=(32, 64, 128), # channels of each residual stage; every stage after the first halves the resolution
+                 depths:tuple=(1, 1, 1), # residual blocks per stage, one entry per entry of `widths`
+                 stem:int=16, # channels of the first convolution
+                 stem_stride:int=2, # stride of the first convolution: 2 halves the image before the stages, 1 keeps it (slower)
+                 dropout:float=0., # dropout probability before the final linear layer (0: no dropout layer)
+                ) -> nn.Sequential:
     "A ResNet for small images: a `stem`-channel strided conv, one residual stage per `widths`/`depths` entry, a pooled head"
     if len(widths) != len(depths) or not widths:
         raise ValueError(f"resnet_small: give one depth per width, got widths={widths!r} and depths={depths!r}")
@@ -87,7 +107,12 @@ def _adapt_classifier(model:nn.Module, n_out:int, name:str):
 # %% ../../nbs/12_vision.models.ipynb #7956916c
 import math
 
-def get_model(name:str, n_in:int=3, n_out:int=1000, pretrained:bool=False, **kwargs) -> nn.Module:
+def get_model(name:str, # a key of `models` ('resnet_small', ...) or a torchvision classifier ('resnet18', 'convnext_tiny', ...)
+              n_in:int=3, # input channels; a torchvision model's first convolution is replaced when it is not 3
+              n_out:int=1000, # outputs (classes); a pretrained model gets a new, randomly initialised classifier when it is not 1000
+              pretrained:bool=False, # load torchvision's default weights (downloaded on first use; our own models have none)
+              **kwargs, # passed on to the model's constructor
+             ) -> nn.Module:
     "The model `name` (ours, or any `torchvision.models` classifier) for `n_in` input channels and `n_out` outputs"
     if name in models:
         if pretrained: raise ValueError(f"get_model: {name!r} has no pretrained weights; use pretrained=False")
@@ -111,8 +136,13 @@ def get_model(name:str, n_in:int=3, n_out:int=1000, pretrained:bool=False, **kwa
 class BatchResize(BatchTransform):
     "Resize a batch of images to `size` (bilinear, antialiased) at training; `None` leaves it as it is"
     order = 80  # after flips and shifts, before Normalize
-    def __init__(self, size:int|tuple|None=None): self.size = size
-    def encodes(self, x, generator):
+    def __init__(self,
+                 size:int|tuple|None=None, # target size: an int for square images or (height, width); None leaves batches as they are
+                ): self.size = size
+    def encodes(self,
+                x:torch.Tensor, # the batch (B, C, H, W), on its device
+                generator:torch.Generator|None, # unused: this transform draws no random numbers
+               ) -> torch.Tensor: # the batch at `size`, in its own dtype
         if self.size is None: return x
         size = (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
         if tuple(x.shape[-2:]) == size: return x
@@ -122,10 +152,15 @@ class BatchResize(BatchTransform):
 class ProgressiveResize(Callback):
     "Train epoch `i` on images resized to `sizes[i]` (the last size after the list ends); validation keeps its size"
     order = -20
-    def __init__(self, sizes):
+    def __init__(self,
+                 sizes:list, # one training image size per epoch (an int, (height, width) or None for unchanged); the last one repeats
+                ):
         self.sizes = list(sizes)
         if not self.sizes: raise ValueError("ProgressiveResize: give at least one size, e.g. [20, 24, 28]")
-    def size_at(self, epoch:int): return self.sizes[min(epoch, len(self.sizes) - 1)]
+    def size_at(self,
+                epoch:int, # epoch number, from 0
+               ): # that epoch's size: `sizes[epoch]`, or the last size past the list's end
+        return self.sizes[min(epoch, len(self.sizes) - 1)]
     def before_fit(self):
         self.tfm = BatchResize()
         self.learn.dls.train.batch_tfms.append(self.tfm)
@@ -138,7 +173,9 @@ class ProgressiveResize(Callback):
     def __repr__(self): return f"ProgressiveResize({self.sizes})"
 
 # %% ../../nbs/12_vision.models.ipynb #731700a3
-def progressive_sizes(epochs:int, size:int) -> list:
+def progressive_sizes(epochs:int, # number of epochs of the fit
+                      size:int, # the images' full size (e.g. 28 for Fashion-MNIST)
+                     ) -> list: # one size per epoch, for `ProgressiveResize`
     "Image sizes per epoch: 40% of the epochs at 0.72 of `size`, 30% at 0.86, the rest at `size`"
     if epochs < 3: return [size] * epochs
     n1, n2 = round(0.4 * epochs), round(0.3 * epochs)
@@ -151,7 +188,10 @@ class _FlipInputs(Callback):
     def before_batch(self): self.learn.xb = tuple(x.flip(-1) if x.ndim == 4 else x for x in self.xb)
 
 @patch
-def tta(self:Learner, dl=None, flip:bool=True) -> tuple:
+def tta(self:Learner,
+        dl:Iterable|None=None, # the loader to predict on (default: the validation set)
+        flip:bool=True, # average with the predictions on left-right mirrored images; False gives plain `get_preds`
+       ) -> tuple: # (mean probabilities, targets)
     "Predictions on `dl` (default: validation set) averaged with those on its mirror images, and the targets"
     preds, targs = self.get_preds(dl)[:2]
     if not flip: return preds, targs

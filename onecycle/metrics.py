@@ -12,7 +12,7 @@ __all__ = ['rmse', 'exp_rmspe', 'accuracy_multi', 'SumMetric', 'FBetaMulti', 'F1
 import math
 import torch
 import torch.distributed as dist
-from .learner import Metric
+from .learner import Metric, Learner
 
 # %% ../nbs/05a_metrics.ipynb #a458e90f
 def _flat_check(inp:torch.Tensor, targ:torch.Tensor, who:str):
@@ -52,8 +52,17 @@ class SumMetric(Metric):
         try:
             self.update(inp, targ); return self.value
         finally: self.sums = old
-    def accumulate(self, learn): self.update(learn.pred, *learn.yb)
-    def update(self, inp, targ): raise NotImplementedError
+    def accumulate(self,
+                   learn:Learner, # the Learner after a validation batch's loss: `update` gets `learn.pred` and `learn.yb`
+                  ):
+        "Add one validation batch to the running sums"
+        self.update(learn.pred, *learn.yb)
+    def update(self,
+               inp:torch.Tensor, # the model's outputs for one batch
+               targ:torch.Tensor, # the batch's targets
+              ):
+        "Add the sums of one batch with `add`: subclasses say what to sum here, and how to combine the sums in `compute`"
+        raise NotImplementedError
 
 # %% ../nbs/05a_metrics.ipynb #42fb731e
 def _div(a, b):
@@ -72,7 +81,11 @@ class FBetaMulti(SumMetric):
             raise ValueError(f"{type(self).__name__}: average must be one of {self._averages}, got {average!r}")
         self.beta, self.thresh, self.sigmoid, self.average = beta, thresh, sigmoid, average
         self.reset()
-    def update(self, inp, targ):
+    def update(self,
+               inp:torch.Tensor, # the model's outputs for one batch, (batch, labels)
+               targ:torch.Tensor, # the 0/1 targets, of the same shape
+              ):
+        "Add the batch's true positives, false positives and false negatives per label, and its items' scores"
         if inp.shape != targ.shape or inp.ndim != 2:
             raise ValueError(f"{type(self).__name__}: expected outputs and 0/1 targets of one shape (batch, labels), got "
                              f"{tuple(inp.shape)} and {tuple(targ.shape)}")
@@ -83,7 +96,14 @@ class FBetaMulti(SumMetric):
         b2 = self.beta ** 2
         tp, fp, fn = tp.double(), fp.double(), fn.double()
         return _div((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
-    def compute(self, tp, fp, fn, samples, n):
+    def compute(self,
+                tp:torch.Tensor, # true positives of each label, over the validation set
+                fp:torch.Tensor, # false positives of each label
+                fn:torch.Tensor, # false negatives of each label
+                samples:torch.Tensor, # the sum of every item's own score (for average='samples')
+                n:torch.Tensor, # how many items
+               ) -> torch.Tensor:
+        "The score from the sums, averaged as `average` says"
         if self.average == 'samples': return samples / n
         if self.average == 'micro': return self._score(tp.sum(), fp.sum(), fn.sum())
         per_label = self._score(tp, fp, fn)
@@ -96,34 +116,52 @@ class FBetaMulti(SumMetric):
 # %% ../nbs/05a_metrics.ipynb #67497f59
 class F1ScoreMulti(FBetaMulti):
     "F1 score of multi-label predictions over the validation set (scikit-learn's `f1_score`)"
-    def __init__(self, thresh:float=0.5, sigmoid:bool=True, average:str='micro'): super().__init__(1., thresh, sigmoid, average)
+    def __init__(self,
+                 thresh:float=0.5, # a label is predicted when its probability is above this
+                 sigmoid:bool=True, # apply a sigmoid to the outputs first
+                 average:str='micro', # 'micro', 'macro', 'weighted' or 'samples' (as for `FBetaMulti`)
+                ): super().__init__(1., thresh, sigmoid, average)
 
 class PrecisionMulti(FBetaMulti):
     "Precision of multi-label predictions over the validation set (scikit-learn's `precision_score`)"
-    def __init__(self, thresh:float=0.5, sigmoid:bool=True, average:str='micro'): super().__init__(0., thresh, sigmoid, average)
+    def __init__(self,
+                 thresh:float=0.5, # a label is predicted when its probability is above this
+                 sigmoid:bool=True, # apply a sigmoid to the outputs first
+                 average:str='micro', # 'micro', 'macro', 'weighted' or 'samples' (as for `FBetaMulti`)
+                ): super().__init__(0., thresh, sigmoid, average)
     def _score(self, tp, fp, fn): return _div(tp.double(), (tp + fp).double())
     @property
     def name(self) -> str: return f"precision_{self.average}"
 
 class RecallMulti(FBetaMulti):
     "Recall of multi-label predictions over the validation set (scikit-learn's `recall_score`)"
-    def __init__(self, thresh:float=0.5, sigmoid:bool=True, average:str='micro'): super().__init__(0., thresh, sigmoid, average)
+    def __init__(self,
+                 thresh:float=0.5, # a label is predicted when its probability is above this
+                 sigmoid:bool=True, # apply a sigmoid to the outputs first
+                 average:str='micro', # 'micro', 'macro', 'weighted' or 'samples' (as for `FBetaMulti`)
+                ): super().__init__(0., thresh, sigmoid, average)
     def _score(self, tp, fp, fn): return _div(tp.double(), (tp + fn).double())
     @property
     def name(self) -> str: return f"recall_{self.average}"
 
 # %% ../nbs/05a_metrics.ipynb #aa23aff9
-def mse(inp:torch.Tensor, targ:torch.Tensor) -> torch.Tensor:
+def mse(inp:torch.Tensor, # the model's outputs
+        targ:torch.Tensor, # the targets, as many values as the outputs (shapes may differ, e.g. (batch, 1) and (batch,))
+       ) -> torch.Tensor:
     "Mean squared error"
     inp, targ = _flat_check(inp, targ, 'mse')
     return (inp.float() - targ.float()).pow(2).mean()
 
-def mae(inp:torch.Tensor, targ:torch.Tensor) -> torch.Tensor:
+def mae(inp:torch.Tensor, # the model's outputs
+        targ:torch.Tensor, # the targets, as many values as the outputs (shapes may differ, e.g. (batch, 1) and (batch,))
+       ) -> torch.Tensor:
     "Mean absolute error"
     inp, targ = _flat_check(inp, targ, 'mae')
     return (inp.float() - targ.float()).abs().mean()
 
-def msle(inp:torch.Tensor, targ:torch.Tensor) -> torch.Tensor:
+def msle(inp:torch.Tensor, # the model's outputs, each above -1
+         targ:torch.Tensor, # the targets, each above -1, as many values as the outputs
+        ) -> torch.Tensor:
     "Mean squared error of log(1 + x): outputs and targets must be above -1"
     inp, targ = _flat_check(inp, targ, 'msle')
     return (torch.log1p(inp.float()) - torch.log1p(targ.float())).pow(2).mean()

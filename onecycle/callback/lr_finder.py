@@ -34,7 +34,9 @@ def _tensors(o):
     elif isinstance(o, (list, tuple)) and not _flat(o):
         for v in o: yield from _tensors(v)
 
-def clone_state(o, device=None):
+def clone_state(o, # a tensor, or dicts, lists and tuples of them and of plain values (a state dict, `learn.get_state()`)
+                device:str|torch.device|None=None # where the copied tensors go; None keeps each on its own device
+               ):
     "A copy of the nested state `o` with new tensors (on `device`, default where they are), which training cannot change"
     if isinstance(o, torch.Tensor): return o.detach().clone() if device is None else o.detach().to(device, copy=True)
     if type(o) in _ATOMS or _flat(o): return o  # immutable
@@ -82,8 +84,15 @@ def preserved_state(learn:Learner, # the Learner to protect
 # %% ../../nbs/08_callback.lr_finder.ipynb #ad517703
 class LRFinder(ParamScheduler):
     "Raise the learning rate exponentially from `start_lr` to `end_lr` over `num_it` optimizer steps, recording the smoothed loss"
-    def __init__(self, start_lr:float=1e-7, end_lr:float=10., num_it:int=100, stop_div:bool=True, beta:float=0.98,
-                 div_thresh:float=4., sync_every:int|None=None):
+    bar_label = 'lr_find'   # the progress bar: one over the finder's optimizer steps (see the progress chapter)
+    def __init__(self, start_lr:float=1e-7, # the learning rate of the first step (of the last parameter group)
+                 end_lr:float=10., # the learning rate the ramp reaches at step `num_it`
+                 num_it:int=100, # the number of optimizer steps, each at the next rate of the ramp
+                 stop_div:bool=True, # stop when the smoothed loss diverges (beyond `div_thresh` times its minimum) or is not finite
+                 beta:float=0.98, # the smoothing of the loss: the weight of the past in its moving average, in [0, 1)
+                 div_thresh:float=4., # how many times its minimum the smoothed loss may reach before the run counts as diverged
+                 sync_every:int|None=None # read the losses from the device every this many steps; None: every step on a CPU, every 10 on an accelerator
+                ):
         _check_range(start_lr, end_lr, num_it)
         if not 0 <= beta < 1: raise ValueError(f"LRFinder: beta must be in [0, 1), got {beta!r}")
         if sync_every is not None and (not isinstance(sync_every, int) or sync_every < 1):
@@ -106,6 +115,10 @@ class LRFinder(ParamScheduler):
         super().before_fit()
 
     def _pos(self) -> float: return min(self.n_steps / (self.num_it - 1), 1.)
+    @property
+    def bar_total(self) -> int: return self.num_it   # the progress bar counts optimizer steps, not epochs
+    @property
+    def bar_count(self) -> int: return self.n_steps
     def __repr__(self): return f"LRFinder({self.start_lr:g}, {self.end_lr:g}, num_it={self.num_it}, stop_div={self.stop_div})"
 
     def after_loss(self):
@@ -182,7 +195,11 @@ def _slopes(x, losses) -> np.ndarray:
     if g.min() >= 0: raise NoSuggestion("the loss never falls")
     return g
 
-def valley(lrs, losses, pct:float=0.9, thresh:float=0.1) -> float:
+def valley(lrs:np.ndarray|list, # the finder's learning rates, increasing
+           losses:np.ndarray|list, # the smoothed loss at each of them
+           pct:float=0.9, # how far along the valley to go, on the log scale: 0 its start, 1 its bottom
+           thresh:float=0.1 # a point is in the valley while its slope is at least this fraction of the steepest slope
+          ) -> float: # fastai's default suggestion: a rate from the longest valley of the curve
     "The rate `pct` of the way (in log scale) along the longest stretch where the loss falls at `thresh` of its steepest rate or more"
     lrs, losses, x = _curve(lrs, losses)
     g = _slopes(x, losses)
@@ -194,7 +211,11 @@ def valley(lrs, losses, pct:float=0.9, thresh:float=0.1) -> float:
     return float(10 ** (x[a] + pct * (x[b] - x[a])))
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #8313eb60
-def slide(lrs, losses, span:float=1., thresh:float=0.05) -> float:
+def slide(lrs:np.ndarray|list, # the finder's learning rates, increasing
+          losses:np.ndarray|list, # the smoothed loss at each of them
+          span:float=1., # the window's width, in decades of learning rate
+          thresh:float=0.05 # how much the loss must fall across the window, as a fraction of the curve's whole fall
+         ) -> float: # fastai's interval slide rule: a rate a window's width below where the loss last clearly fell
     "Slide a window `span` decades wide left from the high end until the loss falls across it by `thresh` of its whole fall; its left edge"
     lrs, losses, x = _curve(lrs, losses)
     fall = losses[:int(np.argmin(losses)) + 1].max() - losses.min()
@@ -206,7 +227,9 @@ def slide(lrs, losses, span:float=1., thresh:float=0.05) -> float:
     raise NoSuggestion(f"the loss never falls by {thresh:.0%} of its fall across {span} decade(s)")
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #364ef45d
-def minimum(lrs, losses) -> float:
+def minimum(lrs:np.ndarray|list, # the finder's learning rates, increasing
+            losses:np.ndarray|list # the smoothed loss at each of them
+           ) -> float: # as in fastai: a tenth of the rate of the lowest loss before the divergence
     "A tenth of the rate at the lowest loss"
     lrs, losses, _ = _curve(lrs, losses, need=2)
     i = int(np.argmin(losses))
@@ -214,7 +237,9 @@ def minimum(lrs, losses) -> float:
     return float(lrs[i] / 10)
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #c9088cc5
-def steep(lrs, losses) -> float:
+def steep(lrs:np.ndarray|list, # the finder's learning rates, increasing
+          losses:np.ndarray|list # the smoothed loss at each of them
+         ) -> float: # as in fastai: the rate where the loss falls most steeply
     "The rate where the loss falls fastest, per decade of learning rate"
     lrs, losses, x = _curve(lrs, losses)
     return float(lrs[int(np.argmin(_slopes(x, losses)))])
@@ -275,7 +300,9 @@ def problem(self:LRFinder) -> str|None:
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #d5fa503a
 @patch
-def suggest(self:LRFinder, suggest_funcs=None) -> tuple:
+def suggest(self:LRFinder,
+            suggest_funcs:tuple|list|None=None # functions `(lrs, losses) -> lr`, each named by its function's name; None: `(valley,)`
+           ) -> tuple:
     "A `SuggestedLRs` named tuple with one learning rate (or None) per function of `suggest_funcs` (default: `valley`)"
     funcs = [valley] if suggest_funcs is None else list(suggest_funcs)
     names = _suggest_names(funcs)
@@ -291,7 +318,10 @@ def suggest(self:LRFinder, suggest_funcs=None) -> tuple:
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #6a9c4d0d
 @patch
-def plot(self:LRFinder, ax=None, suggestions=None):
+def plot(self:LRFinder,
+         ax:plt.Axes|None=None, # the matplotlib axes to draw on; None makes a new figure
+         suggestions:tuple|None=None # the `SuggestedLRs` to mark; None marks those of the last `suggest`
+        ):
     "The smoothed loss against the learning rate (log scale), with the suggestions marked"
     sugg = self.suggestions if suggestions is None else suggestions
     if ax is None: _, ax = plt.subplots(figsize=(6, 4))
@@ -315,13 +345,19 @@ def plot(self:LRFinder, ax=None, suggestions=None):
 def _runs_in_lr_find(cb) -> bool: return getattr(cb, 'run_in_lr_find', True)
 
 @patch
-def lr_find(self:Learner, start_lr:float=1e-7, end_lr:float=10, num_it:int=100, stop_div:bool=True,
-            show_plot:bool=True, suggest_funcs=(valley,)) -> tuple:
+def lr_find(self:Learner,
+            start_lr:float=1e-7, # the learning rate to start from (of the last parameter group; the others in proportion to `learn.lr`)
+            end_lr:float=10, # the learning rate to end at
+            num_it:int=100, # how many rates to try: one optimizer step at each
+            stop_div:bool=True, # stop the run once the loss diverges
+            show_plot:bool=True, # plot the loss against the learning rate, with the suggestions marked
+            suggest_funcs:tuple=(valley,) # the suggestion functions `(lrs, losses) -> lr`; each names a field of the result
+           ) -> tuple: # a `SuggestedLRs` named tuple: one rate (or None) per suggestion function
     "Train with a learning rate growing exponentially from `start_lr` to `end_lr` and suggest rates; leaves `self` unchanged"
     finder = LRFinder(start_lr, end_lr, num_it, stop_div)
     _suggest_names(suggest_funcs)  # bad suggestion functions fail now, not after the run
     self.__dict__.pop('lr_finder', None)  # while it runs, learn.lr_finder is the new finder (a callback, by name)
-    with preserved_state(self), self.no_logging(), self.no_bar():
+    with preserved_state(self), self.no_logging():
         skipped = [cb for cb in self.cbs if not _runs_in_lr_find(cb)]
         self.remove_cbs(skipped)
         try: self.fit(num_it, cbs=finder)  # a bound: every epoch takes a step, and the finder stops at num_it steps

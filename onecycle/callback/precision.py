@@ -14,7 +14,8 @@ from fastcore.basics import patch
 from ..learner import Learner, Callback, CancelBackwardException, CancelStepException, CancelBatchException
 
 # %% ../../nbs/09_callback.precision.ipynb #f895d488
-def amp_dtype(device) -> torch.dtype|None:
+def amp_dtype(device:str|torch.device, # the device that runs the forward pass
+             ) -> torch.dtype|None:
     "The autocast dtype we use by default on `device`: bf16 where supported, fp16 on older GPUs, None on the CPU"
     device = torch.device(device)
     if device.type != 'cuda': return None
@@ -23,7 +24,9 @@ def amp_dtype(device) -> torch.dtype|None:
 class MixedPrecision(Callback):
     "Forward pass and loss under autocast in `dtype` (None: `amp_dtype` of the device); fp16 gets a GradScaler"
     order = 20
-    def __init__(self, dtype:torch.dtype|None=None):
+    def __init__(self,
+                 dtype:torch.dtype|None=None, # torch.bfloat16, torch.float16 (with a GradScaler), or torch.float32 (full precision); None: `amp_dtype` of the data's device
+                ):
         if dtype not in (None, torch.bfloat16, torch.float16, torch.float32):
             raise ValueError(f"MixedPrecision: dtype must be torch.bfloat16, torch.float16, torch.float32 or None, got {dtype!r}")
         self.dtype, self._ctx, self.active, self.scaler = dtype, None, None, None
@@ -60,7 +63,10 @@ class MixedPrecision(Callback):
             raise CancelStepException()
     def on_abort(self): self._leave()  # an exception or KeyboardInterrupt left fit mid-batch: leave autocast
     def state_dict(self) -> dict: return {'scaler': None if self.scaler is None else self.scaler.state_dict()}
-    def load_state_dict(self, st:dict):
+    def load_state_dict(self,
+                        st:dict, # what `state_dict` returned: the GradScaler's state, or None when there was none
+                       ):
+        "Take back the GradScaler's state (its loss scale), so a resumed fp16 run goes on with the same scale"
         if st.get('scaler') is None: self.scaler = None; return   # no scaler yet: a later fit starts a fresh one
         if self.scaler is None: self.scaler = torch.amp.GradScaler(torch.device(self.learn.dls.device).type)
         self.scaler.load_state_dict(st['scaler'])
@@ -92,7 +98,9 @@ def _has_conv(model) -> bool: return any(isinstance(m, nn.modules.conv._ConvNd) 
 class ChannelsLast(Callback):
     "Convert a conv net and its 4-d inputs to channels_last (`enabled=None`: only for conv nets on a GPU); on CUDA also `cudnn.benchmark`, restored after fit"
     order = -5
-    def __init__(self, enabled:bool|None=True): self.enabled, self.active, self._benchmark = enabled, False, None
+    def __init__(self,
+                 enabled:bool|None=True, # True: always; False: never; None: only for a model with convolutions on a GPU
+                ): self.enabled, self.active, self._benchmark = enabled, False, None
     def before_fit(self):
         dev = torch.device(self.learn.dls.device)
         self.active = self.enabled if self.enabled is not None else (dev.type == 'cuda' and _has_conv(self.learn.model))
@@ -109,7 +117,9 @@ class ChannelsLast(Callback):
     def on_abort(self): self.after_fit()
 
 @patch
-def to_channels_last(self:Learner, enabled:bool=True):
+def to_channels_last(self:Learner,
+                     enabled:bool=True, # False: remove `ChannelsLast`, so later fits no longer convert model and inputs
+                    ):
     "Use the channels_last layout (with `enabled=False`, stop using it)"
     for cb in [c for c in self.cbs if isinstance(c, ChannelsLast)]: self.remove_cb(cb)
     if enabled: self.add_cb(ChannelsLast(True))
@@ -132,7 +142,10 @@ def to_fast(self:Learner):
 
 # %% ../../nbs/09_callback.precision.ipynb #d41b9873
 @patch
-def compile(self:Learner, mode:str|None=None, **kwargs):
+def compile(self:Learner,
+            mode:str|None=None, # `torch.compile`'s mode: 'default', 'reduce-overhead', 'max-autotune', ...; None: torch's default
+            **kwargs, # passed on to `torch.compile` (e.g. `dynamic=`, `fullgraph=`)
+           ):
     "Compile the model in place with `torch.compile(mode=mode, **kwargs)`"
     self.model.compile(mode=mode, **kwargs)
     return self
@@ -159,7 +172,10 @@ GradientAccumulation = GradAccum
 class GradientClip(Callback):
     "Clip the gradients' total `norm_type`-norm to `max_norm` before each step"
     order = 15
-    def __init__(self, max_norm:float=1., norm_type:float=2.): self.max_norm, self.norm_type = max_norm, norm_type
+    def __init__(self,
+                 max_norm:float=1., # the largest total norm the gradients may have (fastai's default: 1)
+                 norm_type:float=2., # which p-norm: 2 is the Euclidean norm, `float('inf')` the largest absolute value
+                ): self.max_norm, self.norm_type = max_norm, norm_type
     def before_fit(self): self._mp = [cb for cb in self.learn.cbs if isinstance(cb, MixedPrecision)]  # once, not per step
     def before_step(self):
         for mp in self._mp: mp.unscale_()

@@ -12,7 +12,9 @@ __all__ = ['imagenet_stats', 'model_meta', 'cnn_learner', 'EXPORT_FORMAT', 'EXPO
 
 # %% ../../nbs/12a_vision.learner.ipynb #053cb496
 import difflib, math, numbers, os, pickle, zipfile
+from enum import Enum
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 import torch
 from torch import nn
@@ -23,7 +25,7 @@ from ..data import transforms as _transforms
 from ..data.transforms import Normalize, Resize
 from ..data.load import DataLoaders, ItemLoader
 from ..data.block import ImageBlock, ImageReader, CategoryBlock, MultiCategoryBlock
-from ..learner import Learner, rank_distrib, distrib_barrier
+from ..learner import Learner, Callback, rank_distrib, distrib_barrier
 from ..callback.schedule import *
 from .models import get_model, models, BatchResize
 
@@ -37,7 +39,8 @@ def _tv_names() -> list:
     import torchvision
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
-def arch_name(arch) -> str:
+def arch_name(arch:str|Callable, # a name ('resnet18', 'resnet_small'), or the constructor itself (`torchvision.models.resnet18`)
+             ) -> str:
     "The name of `arch` (a name, one of onecycle's models or a torchvision constructor), checked; close names suggested"
     import torchvision
     if callable(arch):
@@ -107,7 +110,9 @@ def _torchvision_weights(name:str, weights=None):
                                           f"for {name} ({', '.join(e.name for e in enum)})") from None
     return weights
 
-def pretrained_file(arch, weights=None) -> Path:
+def pretrained_file(arch:str|Callable, # a torchvision architecture: its name or its constructor
+                    weights:str|Enum|None=None, # a torchvision weights entry or its name ('IMAGENET1K_V1'); None: the default weights
+                   ) -> Path:
     "Where torchvision's cache keeps the pretrained weights of `arch` (the file `pretrained=True` reads)"
     w = _torchvision_weights(arch_name(arch), weights)
     return Path(torch.hub.get_dir())/'checkpoints'/Path(urlparse(w.url).path).name
@@ -129,7 +134,9 @@ def _read_state(file:Path, what:str) -> dict:
         raise ValueError(f"{what}: {file} is not a state dict (a dict of tensors)")
     return st
 
-def pretrained_state(arch, weights=None) -> tuple:
+def pretrained_state(arch:str|Callable, # the architecture: a name or a constructor, onecycle's or torchvision's
+                     weights:str|Path|Enum|None=None, # a weights file ('model.pth'), or a torchvision weights entry or its name; None: torchvision's default
+                    ) -> tuple: # (state dict, the file it was read from)
     "The pretrained state dict of `arch`, and where it came from: the file `weights`, or torchvision's cache (downloading once)"
     name = arch_name(arch)
     if isinstance(weights, (str, Path)) and (Path(weights).suffix in ('.pth', '.pt', '.bin') or Path(weights).exists()):
@@ -157,16 +164,27 @@ def pretrained_state(arch, weights=None) -> tuple:
 # %% ../../nbs/12a_vision.learner.ipynb #12ed5442
 class AdaptiveConcatPool2d(nn.Module):
     "Max-pool and average-pool to `size`, concatenated on the channels (max first, as fastai)"
-    def __init__(self, size:int|None=None):
+    def __init__(self,
+                 size:int|tuple|None=None, # output size of each pooling: an int or (height, width); None: 1, one value per channel
+                ):
         super().__init__()
         self.size = size or 1
         self.ap, self.mp = nn.AdaptiveAvgPool2d(self.size), nn.AdaptiveMaxPool2d(self.size)
-    def forward(self, x): return torch.cat([self.mp(x), self.ap(x)], 1)
+    def forward(self,
+                x:torch.Tensor, # feature maps (B, C, H, W)
+               ) -> torch.Tensor: # (B, 2C, `size`, `size`): the max pool's channels, then the average pool's
+        return torch.cat([self.mp(x), self.ap(x)], 1)
 
 class SigmoidRange(nn.Module):
     "A sigmoid scaled to (`low`, `high`)"
-    def __init__(self, low:float, high:float): super().__init__(); self.low, self.high = low, high
-    def forward(self, x): return torch.sigmoid(x) * (self.high - self.low) + self.low
+    def __init__(self,
+                 low:float, # the lower bound, approached for very negative inputs
+                 high:float, # the upper bound, approached for very positive inputs
+                ): super().__init__(); self.low, self.high = low, high
+    def forward(self,
+                x:torch.Tensor, # any tensor, e.g. a regression head's raw outputs
+               ) -> torch.Tensor: # `x` squashed into (`low`, `high`), same shape
+        return torch.sigmoid(x) * (self.high - self.low) + self.low
     def extra_repr(self): return f"low={self.low}, high={self.high}"
 
 # %% ../../nbs/12a_vision.learner.ipynb #652bfcd4
@@ -237,7 +255,7 @@ _HEAD_ARGS = ('lin_ftrs', 'ps', 'pool', 'concat_pool', 'first_bn', 'bn_final', '
 def create_vision_model(arch, # a name (`'resnet18'`), a torchvision constructor, or one of onecycle's models
                         n_out:int, # outputs of the new head: one per class
                         pretrained:bool=True, # start from pretrained weights (torchvision's cache, or `weights`)
-                        weights=None, # a weights file to read, or a torchvision weights name/entry (None: the default)
+                        weights:str|Path|Enum|None=None, # a weights file to read, or a torchvision weights name/entry (None: the default)
                         cut:int|None=None, # where the body ends (None: the architecture's default)
                         n_in:int=3, # input channels (1 for grey images: the pretrained stem is summed)
                         init=nn.init.kaiming_normal_, # initialisation of the head's linear layers (None: PyTorch's)
@@ -263,7 +281,8 @@ def create_vision_model(arch, # a name (`'resnet18'`), a torchvision constructor
     return res
 
 # %% ../../nbs/12a_vision.learner.ipynb #65c5ff3a
-def default_split(m:nn.Module) -> list:
+def default_split(m:nn.Module, # a model whose first child is the body, like `create_vision_model`'s `nn.Sequential(body, head)`
+                 ) -> list: # [body parameters, head parameters]
     "Two parameter groups: the body (`m[0]`) and the head (the rest), as fastai's `default_split`"
     return [list(m[0].parameters()), [p for l in list(m)[1:] for p in l.parameters()]]
 
@@ -289,19 +308,30 @@ def vision_learner(dls, # DataLoaders of images (with `vocab` for a classifier)
                    normalize:bool=True, # add ImageNet's Normalize when pretrained and the data have none
                    n_out:int|None=None, # outputs (None: len(dls.vocab))
                    pretrained:bool=True, # start from pretrained weights
-                   weights=None, # a weights file, or a torchvision weights name (None: torchvision's default)
-                   loss_func=None, # None: the data's (cross-entropy for categories)
-                   opt_func=torch.optim.AdamW, # the optimizer
-                   lr=1e-3, # the default learning rate
-                   splitter=None, # None: body and head (`default_split`)
-                   cbs=None, metrics=None, path=None, model_dir='models', wd=None, train_bn:bool=True, # as `Learner`
+                   weights:str|Path|Enum|None=None, # a weights file, or a torchvision weights name (None: torchvision's default)
+                   loss_func:Callable|None=None, # None: the data's (cross-entropy for categories)
+                   opt_func:Callable=torch.optim.AdamW, # the optimizer
+                   lr:float|list|slice=1e-3, # the default learning rate
+                   splitter:Callable|None=None, # None: body and head (`default_split`)
+                   cbs:Callback|list|None=None, # callbacks used in every fit of this Learner
+                   metrics:Callable|list|None=None, # metrics shown after each epoch, computed on the validation set (e.g. `accuracy`)
+                   path:str|Path|None=None, # the folder for checkpoints and exports (None: the current folder)
+                   model_dir:str|Path='models', # subfolder of `path` where `save` and `load` keep checkpoints
+                   wd:float|None=None, # weight decay (None: the optimizer's default)
+                   train_bn:bool=True, # batch-norm layers keep training while the body is frozen (as `Learner`)
                    cut:int|None=None, # where the body ends (None: the architecture's default)
-                   init=nn.init.kaiming_normal_, # the head's initialisation
+                   init:Callable|None=nn.init.kaiming_normal_, # the head's initialisation
                    custom_head:nn.Module|None=None, # a head of your own (the export then cannot rebuild the model)
                    n_in:int|None=None, # input channels (None: from the data)
                    arch_kwargs:dict|None=None, # passed to the architecture
-                   lin_ftrs=None, ps=0.5, pool:bool=True, concat_pool:bool=True, first_bn:bool=True, bn_final:bool=False,
-                   lin_first:bool=False, y_range=None, # the head: see `create_head`
+                   lin_ftrs:list|None=None, # sizes of the head's hidden linear layers (None: one of 512)
+                   ps:float|list=0.5, # the head's dropout: one value for the last layer (earlier ones get half), or one per layer
+                   pool:bool=True, # pool the body's feature maps before the linear layers (False: the body already gives vectors)
+                   concat_pool:bool=True, # pool by concatenating max and average pooling (twice the features), else average only
+                   first_bn:bool=True, # batch norm in the head's first block (on the pooled features)
+                   bn_final:bool=False, # a batch norm on the outputs, after the last linear layer
+                   lin_first:bool=False, # in each head block, the linear layer comes before batch norm and dropout
+                   y_range:tuple|None=None, # (low, high): squash the outputs into this range with a sigmoid, for regression
                    **kwargs # passed to `Learner`
                   ) -> Learner:
     "A `Learner` for `dls` with a pretrained `arch` body and a new head, split into body and head for `freeze`/`fine_tune`"
@@ -380,7 +410,8 @@ def _init_args(obj, skip=()) -> dict:
     return {k: getattr(obj, k) for k, p in ps.items() if k != 'self' and k not in skip
             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and hasattr(obj, k)}
 
-def describe_tfm(t) -> dict:
+def describe_tfm(t, # one of onecycle's item or batch transforms (`Resize`, `Normalize`, ...)
+                ) -> dict:
     "A transform as plain data: `{'name': class name, 'args': constructor arguments}` (tensors on the CPU)"
     name = type(t).__name__
     if _tfm_classes().get(name) is not type(t):
@@ -391,7 +422,8 @@ def describe_tfm(t) -> dict:
     if bad: raise ExportError(f"export: the arguments {bad} of {t!r} are not plain data (numbers, strings, tensors)")
     return {'name': name, 'args': args}
 
-def build_tfm(d:dict):
+def build_tfm(d:dict, # `{'name': ..., 'args': ...}`, as `describe_tfm` returns it
+             ): # the transform, built anew
     "The transform that `describe_tfm` described (only onecycle's transforms: no other code is looked up)"
     cls = _tfm_classes().get(d.get('name'))
     if cls is None: raise ExportError(f"load_learner: unknown transform {d.get('name')!r} (onecycle has {', '.join(_tfm_classes())})")
@@ -431,10 +463,19 @@ class _ExportedItems:
 class ExportedInputs:
     "What a loaded Learner's DataLoaders know of their data: the image block, item transforms and vocab (no items)"
     n_inp = 1
-    def __init__(self, input_spec:dict, item_tfms:list, vocab, n_in:int, loss_func=None):
+    def __init__(self,
+                 input_spec:dict, # the image block, as the export stores it: `{'block': 'ImageBlock', 'args': {...}}`
+                 item_tfms:list, # transforms applied to each new image, after it is read
+                 vocab:list|None, # the class names (None: not a classifier)
+                 n_in:int, # the channels the model takes (1 grey, 3 RGB)
+                 loss_func:nn.Module|None=None, # the loss the model was trained with, as a `DataBlock`'s datasets carry theirs
+                ):
         self.input_spec, self.item_tfms, self.vocab, self.n_in, self.loss_func = input_spec, item_tfms, vocab, n_in, loss_func
         self.blocks = [ImageBlock(**input_spec.get('args', {}))] + ([CategoryBlock(vocab=vocab)] if vocab is not None else [])
-    def test_set(self, items): return _ExportedItems(items, self.blocks[0].type_tfms[0], self.item_tfms, self.n_in)
+    def test_set(self,
+                 items:list, # new images: file paths, PIL images or (C, H, W) tensors
+                ): # a dataset of them, read and transformed as the training images were
+        return _ExportedItems(items, self.blocks[0].type_tfms[0], self.item_tfms, self.n_in)
     def __repr__(self): return f"ExportedInputs({self.blocks[0]!r}, item_tfms={self.item_tfms}, {len(self.vocab or [])} classes)"
 
 # %% ../../nbs/12a_vision.learner.ipynb #35bf5885
@@ -456,7 +497,9 @@ def _image_size(dls):
 
 # %% ../../nbs/12a_vision.learner.ipynb #937863a0
 @patch
-def export(self:Learner, fname='export.pth') -> Path:
+def export(self:Learner,
+           fname:str|Path='export.pth', # the file name, relative to `learn.path`
+          ) -> Path: # the file written
     "Write the weights and everything needed to predict to one file, `path/fname`, as plain data (no pickled objects)"
     spec = getattr(self, 'model_spec', None)
     if spec is None:
@@ -491,7 +534,8 @@ def model_spec(arch:str, # a name `get_model` knows (onecycle's models or torchv
     "The model spec of a model made by `get_model(arch, n_in, n_out, **arch_kwargs)`, for `export`"
     return {'builder': 'get_model', 'arch': arch_name(arch), 'arch_kwargs': arch_kwargs, 'n_in': n_in, 'n_out': n_out}
 
-def build_model(spec:dict) -> nn.Module:
+def build_model(spec:dict, # a model spec: from `model_spec`, or `learn.model_spec` of a `vision_learner`
+               ) -> nn.Module:
     "The model a model spec describes, with random weights"
     if spec.get('builder') == 'get_model':
         return get_model(spec['arch'], n_in=spec['n_in'], n_out=spec['n_out'], **spec.get('arch_kwargs', {}))
@@ -503,7 +547,8 @@ def build_model(spec:dict) -> nn.Module:
 # %% ../../nbs/12a_vision.learner.ipynb #910e2235
 _REQUIRED = ('model', 'state_dict', 'vocab', 'loss_func', 'input', 'n_in', 'item_tfms', 'batch_tfms')
 
-def read_export(fname) -> dict:
+def read_export(fname:str|Path, # a file written by `learn.export`
+               ) -> dict:
     "The contents of an export file, checked, read with `torch.load(weights_only=True)` (no code from the file runs)"
     file = Path(fname)
     if not file.is_file():

@@ -10,6 +10,7 @@ __all__ = ['Interpretation', 'ClassificationInterpretation']
 # %% ../nbs/12b_interpret.ipynb #82058d21
 import math
 from operator import itemgetter
+from typing import Callable, Iterable
 import numpy as np
 import torch
 from .learner import Learner
@@ -18,15 +19,22 @@ from .data.block import ImageBlock
 # %% ../nbs/12b_interpret.ipynb #366238ff
 class Interpretation:
     "The predictions, targets and per-item losses of `learn` on the loader `dl`, to look at the worst items"
-    def __init__(self, learn:Learner, dl, losses:torch.Tensor, act=None, preds=None, targs=None):
+    def __init__(self,
+                 learn:Learner, # the Learner that made the predictions
+                 dl:Iterable, # the loader that was predicted on, in order (its items are shown by `plot_top_losses`)
+                 losses:torch.Tensor, # the loss of each item of `dl`, in the loader's order
+                 act:Callable|None=None, # the activation the predictions went through (None: the loss function's)
+                 preds:torch.Tensor|None=None, # the predictions for each item (probabilities after `act`)
+                 targs:torch.Tensor|None=None, # the targets of each item
+                ):
         self.learn, self.dl, self.losses, self.act, self.preds, self.targs = learn, dl, losses, act, preds, targs
 
     @classmethod
     def from_learner(cls,
                      learn:Learner, # a trained Learner
                      ds_idx:int=1, # which of the Learner's loaders: 0 the training set, 1 the validation set
-                     dl=None, # or any loader (with targets)
-                     act=None # the activation (default: the loss function's, e.g. softmax)
+                     dl:Iterable|None=None, # or any loader (with targets)
+                     act:Callable|None=None # the activation (default: the loss function's, e.g. softmax)
                     ):
         "Predict on the loader once (in order, every item), keeping the predictions, targets and per-item losses"
         if dl is None:
@@ -36,11 +44,16 @@ class Interpretation:
         preds, targs, losses = learn.get_preds(dl=dl, with_loss=True, act=act)
         return cls(learn, dl, losses, act, preds, targs)
 
-    def top_losses(self, k:int|None=None, largest:bool=True):
+    def top_losses(self,
+                   k:int|None=None, # how many items (None: all of them)
+                   largest:bool=True, # the largest losses first (False: the smallest first)
+                  ): # `(losses, indices)`, like `torch.topk`
         "The `k` largest (or smallest) losses and the indices of their items, in the loader's order"
         return self.losses.topk(len(self.losses) if k is None else min(k, len(self.losses)), largest=largest)
 
-    def item(self, i:int) -> torch.Tensor:
+    def item(self,
+             i:int, # the item's index in the loader, as `top_losses` returns it
+            ) -> torch.Tensor:
         "The input of item `i` of the loader, before the batch transforms (for showing)"
         dl = self.dl
         if hasattr(dl, 'dataset'): return dl.dataset[i][0]
@@ -50,7 +63,14 @@ class Interpretation:
 # %% ../nbs/12b_interpret.ipynb #3f84ada4
 class ClassificationInterpretation(Interpretation):
     "Interpretation of a single-label classifier: confusion matrix, most confused classes, top losses"
-    def __init__(self, learn, dl, losses, act=None, preds=None, targs=None):
+    def __init__(self,
+                 learn:Learner, # the Learner that made the predictions (its DataLoaders need a `vocab`)
+                 dl:Iterable, # the loader that was predicted on, in order
+                 losses:torch.Tensor, # the loss of each item of `dl`, in the loader's order
+                 act:Callable|None=None, # the activation the predictions went through (None: the loss function's)
+                 preds:torch.Tensor|None=None, # the class probabilities (items, classes)
+                 targs:torch.Tensor|None=None, # the class index of each item (items,)
+                ):
         super().__init__(learn, dl, losses, act, preds, targs)
         self.vocab = getattr(learn.dls, 'vocab', None)
         if self.vocab is None: raise ValueError("ClassificationInterpretation: the DataLoaders have no vocab (class names)")
@@ -65,7 +85,9 @@ class ClassificationInterpretation(Interpretation):
         n = len(self.vocab)
         return torch.bincount(self.targs.long() * n + self.decoded, minlength=n * n).reshape(n, n).numpy()
 
-    def most_confused(self, min_val:int=1) -> list:
+    def most_confused(self,
+                      min_val:int=1, # leave out pairs with fewer mistakes than this
+                     ) -> list:
         "(actual, predicted, count) for the off-diagonal cells with at least `min_val` items, largest first"
         cm = self.confusion_matrix()
         np.fill_diagonal(cm, 0)
@@ -75,7 +97,12 @@ class ClassificationInterpretation(Interpretation):
 # %% ../nbs/12b_interpret.ipynb #8e42da52
 def _plot_confusion_matrix(self:ClassificationInterpretation,
                            normalize:bool=False, # divide each row by its total: the fraction of each actual class
-                           title:str='Confusion matrix', cmap='Blues', norm_dec:int=2, plot_txt:bool=True, **kwargs):
+                           title:str='Confusion matrix', # the title above the matrix
+                           cmap='Blues', # the matplotlib colormap, by name or as a `Colormap`
+                           norm_dec:int=2, # decimals of the fractions shown when `normalize`
+                           plot_txt:bool=True, # write each cell's count (or fraction) in it
+                           **kwargs, # passed to `plt.figure` (e.g. `figsize`, `dpi`)
+                          ):
     "Draw the confusion matrix: actual classes down, predicted across, with the counts (or fractions) in the cells"
     import matplotlib.pyplot as plt
     cm = self.confusion_matrix()
@@ -102,7 +129,9 @@ ClassificationInterpretation.plot_confusion_matrix = _plot_confusion_matrix
 def _plot_top_losses(self:Interpretation,
                      k:int, # how many items
                      largest:bool=True, # the largest losses (False: the smallest)
-                     ncols:int|None=None, figsize=None):
+                     ncols:int|None=None, # images per row (None: `k`, at most 4)
+                     figsize:tuple|None=None, # (width, height) of the figure in inches (None: 2.6 per column by 2.9 per row)
+                    ):
     "Show the `k` items with the largest losses, each titled prediction / actual / loss / probability of the prediction"
     import matplotlib.pyplot as plt
     vals, idx = self.top_losses(k, largest)

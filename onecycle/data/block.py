@@ -17,6 +17,7 @@ import csv, inspect, math, os, re, warnings
 from collections import Counter
 from functools import partial
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import torch
 from torch import nn
@@ -68,7 +69,11 @@ def get_image_files(path, # the folder to look in
     return get_files(path, image_extensions, recurse=recurse, folders=folders)
 
 # %% ../../nbs/04_data.block.ipynb #6a1c5dac
-def fashion_mnist_png(dest, n_train:int=100, n_valid:int=20, path=None) -> Path:
+def fashion_mnist_png(dest:Path|str, # the folder to create; it must not exist yet, or be empty
+                      n_train:int=100, # training images per class, taken from Fashion-MNIST's training set
+                      n_valid:int=20, # validation images per class, taken from its test set
+                      path:Path|str|None=None, # the folder with Fashion-MNIST's files (see `load_fashion_mnist`); None: the first copy found, downloaded if there is none
+                     ) -> Path: # `dest`
     "Write `n_train`/`n_valid` Fashion-MNIST images per class as PNGs under `dest/{train,valid}/<class>/`"
     from onecycle.data.external import load_fashion_mnist
     import shutil, tempfile
@@ -87,13 +92,17 @@ def fashion_mnist_png(dest, n_train:int=100, n_valid:int=20, path=None) -> Path:
     return dest
 
 # %% ../../nbs/04_data.block.ipynb #ad1fe302
-def parent_label(o) -> str:
+def parent_label(o:Path|str, # an item's path
+                ) -> str:
     "The name of the folder `o` is in"
     return Path(o).parent.name
 
 class RegexLabeller:
     "Label an item with the first group (or the whole match) of `pat` in its path"
-    def __init__(self, pat:str, match:bool=False):
+    def __init__(self,
+                 pat:str, # a regular expression; the label is its first group, or the whole match if it has no groups
+                 match:bool=False, # the pattern must match at the start of the path (`re.match`); else anywhere in it (`re.search`)
+                ):
         self.pat = re.compile(pat)
         self._find = self.pat.match if match else self.pat.search
     def __call__(self, o):
@@ -174,7 +183,7 @@ class ItemGetter:
 class AttrGetter:
     "Attribute `nm` of an item, or `default` when it has none"
     def __init__(self, nm:str, # the attribute's name
-                 default=None # what items without it give
+                 default:object=None # what items without the attribute give (None unless told)
                 ): self.nm, self.default = nm, default
     def __call__(self, o): return getattr(o, self.nm, self.default)
     def __repr__(self): return f"AttrGetter({self.nm!r})"
@@ -201,7 +210,10 @@ class RandomSplitter:
 
 class GrandparentSplitter:
     "Split by the name of the folder two levels up: `train_name` or `valid_name` (each one name or a list)"
-    def __init__(self, train_name:str|list='train', valid_name:str|list='valid'):
+    def __init__(self,
+                 train_name:str|list='train', # the name (or names) of the training folders, two levels above each file
+                 valid_name:str|list='valid', # the name (or names) of the validation folders
+                ):
         self.train_name, self.valid_name = train_name, valid_name
     def __call__(self, items):
         gp = [Path(o).parent.parent.name for o in items]
@@ -216,7 +228,9 @@ class GrandparentSplitter:
 
 class IndexSplitter:
     "The items at `valid_idx` are for validation, the rest for training"
-    def __init__(self, valid_idx): self.valid_idx = sorted(set(int(i) for i in valid_idx))
+    def __init__(self,
+                 valid_idx, # the positions of the validation items (a list, a range, an array of ints); repeats count once
+                ): self.valid_idx = sorted(set(int(i) for i in valid_idx))
     def __call__(self, items):
         bad = [i for i in self.valid_idx if not 0 <= i < len(items)]
         if bad: raise IndexError(f"IndexSplitter: indices {bad[:5]} are out of range for {len(items)} items")
@@ -226,7 +240,9 @@ class IndexSplitter:
 
 class FuncSplitter:
     "An item is for validation when `func(item)` is true"
-    def __init__(self, func): self.func = func
+    def __init__(self,
+                 func:Callable, # item -> true for a validation item, false for a training one
+                ): self.func = func
     def __call__(self, items):
         flags = [bool(self.func(o)) for o in items]
         return [i for i, f in enumerate(flags) if not f], [i for i, f in enumerate(flags) if f]
@@ -283,7 +299,7 @@ def _flag(v, what:str) -> bool:
 class ColSplitter:
     "Rows whose column `col` is true (or, with `on`, equal to `on` or in it) are for validation"
     def __init__(self, col:str|int='is_valid', # the column's name (or position)
-                 on=None # a value (or a list of values) that marks validation rows; None: the column is true/false
+                 on:str|int|list|None=None # a value (or a list of values) that marks validation rows; None: the column is true/false
                 ): self.col, self.on = col, on
     def _valid(self, v, i) -> bool:
         if self.on is None: return _flag(v, f"ColSplitter: row {i} has {self.col}={v!r}")
@@ -314,7 +330,7 @@ class TrainTestSplitter:
     "A random `test_size` of the items for validation, as scikit-learn's `train_test_split`, optionally stratified"
     def __init__(self, test_size:float|int=0.2, # a fraction in (0, 1) of the items, or a number of items
                  random_state:int|None=None, # the seed
-                 stratify=None, # one label per item: each label keeps its share in both parts
+                 stratify:list|None=None, # one label per item (a list, an array, a pandas Series): each label keeps its share in both parts; None: not stratified
                  train_size:float|int|None=None, # the same for training (default: all the rest)
                  shuffle:bool=True # shuffle before splitting (else the first items train, the next ones validate)
                 ): self.test_size, self.random_state, self.stratify, self.train_size, self.shuffle = test_size, random_state, stratify, train_size, shuffle
@@ -354,7 +370,9 @@ warnings.filterwarnings('ignore', message='The image decoding and encoding capab
 class ImageError(OSError):
     "An image file that cannot be read"
 
-def load_image(fn, gray:bool=False) -> torch.Tensor:
+def load_image(fn:Path|str, # an image file (what torchvision or Pillow reads: PNG, JPEG, the first frame of a GIF, ...)
+               gray:bool=False, # one channel (grayscale); else three (RGB)
+              ) -> torch.Tensor:
     "Decode the image file `fn` to a uint8 tensor (C, H, W): 1 channel if `gray`, else 3"
     fn = Path(fn)
     if not fn.is_file(): raise FileNotFoundError(f"load_image: {fn} does not exist")
@@ -375,24 +393,46 @@ def _name(f): return getattr(f, '__name__', None) or repr(f)
 class TransformBlock:
     "A kind of data: raw value -> tensor with `type_tfms`, plus its own item and batch transforms"
     lazy = True
-    def __init__(self, type_tfms=None, item_tfms=None, batch_tfms=None, loss_func=None):
+    def __init__(self,
+                 type_tfms:Callable|list|None=None, # raw value -> tensor: one function or a list, run in order when each item is loaded (in the workers); None: the value as it is
+                 item_tfms:Callable|list|None=None, # this block's transforms of each item's value after `type_tfms` (in the workers); those with a `train` argument are told the split
+                 batch_tfms:Callable|list|None=None, # this block's transforms of each batch, on the device (used only when the block is an input)
+                 loss_func:Callable|None=None, # the loss this block gives the `DataLoaders` when it is the target; None: none
+                ):
         self.type_tfms, self.item_tfms, self.batch_tfms = listify(type_tfms), listify(item_tfms), listify(batch_tfms)
         self.loss_func = loss_func
-    def setup(self, values): "Learn what is needed from the training set's raw values"
-    def missing_files(self, values) -> list[int]:
+    def setup(self,
+              values:list, # the raw values (what the getter gives) of the training items
+             ): "Learn what is needed from the training set's raw values"
+    def missing_files(self,
+                      values:list, # the raw values of all the items
+                     ) -> list[int]:
         "The positions of the raw `values` that name files which do not exist (checked before anything is decoded)"
         return []
-    def encode(self, v):
+    def encode(self,
+               v, # one item's raw value (what the getter gives)
+              ):
+        "A raw value through the `type_tfms`, in order"
         for f in self.type_tfms: v = f(v)
         return v
-    def decode(self, t): return t.tolist() if isinstance(t, torch.Tensor) else t
-    def title(self, t) -> str: return str(self.decode(t))
+    def decode(self,
+               t, # an encoded value, such as one item's part of a batch
+              ):
+        "An encoded value made readable again (a tensor becomes a number or a list)"
+        return t.tolist() if isinstance(t, torch.Tensor) else t
+    def title(self,
+              t, # an encoded value (a target, or a prediction in the same form)
+             ) -> str:
+        "The text that shows `t`, e.g. above an image in `show_batch`"
+        return str(self.decode(t))
     def __repr__(self): return f"{type(self).__name__}({', '.join(map(_name, self.type_tfms))})"
 
 # %% ../../nbs/04_data.block.ipynb #e3e5d4c0
 class ImageReader:
     "Turn a path, a PIL image, an array or a tensor into a uint8 (C, H, W) tensor"
-    def __init__(self, gray:bool=False): self.gray = gray
+    def __init__(self,
+                 gray:bool=False, # one channel (grayscale); else three (RGB)
+                ): self.gray = gray
     def __call__(self, o):
         if isinstance(o, (str, Path)): return load_image(o, self.gray)
         if isinstance(o, PIL.Image.Image): return pil_to_tensor(o.convert('L' if self.gray else 'RGB'))
@@ -405,16 +445,24 @@ class ImageReader:
 class ImageBlock(TransformBlock):
     "Images: uint8 (C, H, W) per item, float32 in [0, 1] per batch on the device (`IntToFloatTensor`)"
     def __init__(self, gray:bool=False, # one channel, else RGB
-                 item_tfms=None, # this block's item transforms (run on each image, in the workers)
-                 batch_tfms=None, # this block's batch transforms (run on each batch, on the device)
+                 item_tfms:Callable|list|None=None, # this block's item transforms (run on each image, in the workers); None: none
+                 batch_tfms:Callable|list|None=None, # this block's batch transforms (run on each batch, on the device); None: none
                  to_float:bool=True # batches become float32 in [0, 1]; False keeps the raw uint8 0-255
                 ):
         super().__init__(ImageReader(gray), item_tfms, ([IntToFloatTensor()] if to_float else []) + listify(batch_tfms))
         self.gray, self.to_float = gray, to_float
-    def missing_files(self, values) -> list[int]:
+    def missing_files(self,
+                      values:list, # the raw values of all the items: paths, or images already in memory (never missing)
+                     ) -> list[int]:
         "The positions of the `values` that are paths to files which do not exist"
         return [i for i, v in enumerate(values) if isinstance(v, (str, Path)) and not os.path.isfile(v)]
-    def show(self, t, ax, title=None, color='black'):
+    def show(self,
+             t:torch.Tensor, # one image (C, H, W): floats in [0, 1] or integers 0-255; one channel is drawn in gray
+             ax, # the matplotlib `Axes` to draw on
+             title:str|None=None, # the text above the image; None or '': no title
+             color:str='black', # the title's colour (any matplotlib colour)
+            ):
+        "Draw the image `t` on `ax`, without axis ticks"
         t = t.detach().cpu()
         t = t.float().clamp(0, 1) if t.is_floating_point() else t.float() / 255
         ax.imshow(t[0] if t.shape[0] == 1 else t.permute(1, 2, 0), cmap='gray' if t.shape[0] == 1 else None, vmin=0, vmax=1)
@@ -446,7 +494,7 @@ def _check_single_labels(values, who:str='CategoryBlock'):
 class CategoryBlock(TransformBlock):
     "Single-label classification: label -> int64 index into `vocab` (sorted training labels)"
     lazy = False
-    def __init__(self, vocab=None, # the labels, in order; default: the training labels, sorted
+    def __init__(self, vocab:list|None=None, # the labels, in order; None: the training labels, sorted
                  sort:bool=True # sort the training labels (else: in order of appearance)
                 ):
         super().__init__(loss_func=nn.CrossEntropyLoss())
@@ -455,16 +503,26 @@ class CategoryBlock(TransformBlock):
     def _set_vocab(self, vocab):
         self.vocab = list(vocab)
         self.o2i = {v: i for i, v in enumerate(self.vocab)}
-    def setup(self, values):
+    def setup(self,
+              values:list, # the training items' labels (one per item)
+             ):
+        "Build `vocab` from the training labels, unless it was given"
         if self.vocab is None:
             _check_single_labels(values)
             self._set_vocab(_sorted(set(values)) if self.sort else list(dict.fromkeys(values)))
-    def encode(self, v):
+    def encode(self,
+               v, # one label, a member of `vocab`
+              ) -> torch.Tensor:
+        "The label's index in `vocab`, an int64 tensor"
         try: return torch.tensor(self.o2i[v])
         except KeyError: raise KeyError(f"CategoryBlock: label {v!r} is not in the vocab {self.vocab[:10]}"
                                         f"{'...' if len(self.vocab) > 10 else ''} (built from the training labels); "
                                         f"give CategoryBlock(vocab=[...]) or put examples of it in the training set") from None
-    def decode(self, t): return self.vocab[int(t)]
+    def decode(self,
+               t, # a class index (an int or a one-element tensor)
+              ):
+        "The label with index `t`"
+        return self.vocab[int(t)]
     def __repr__(self): return f"CategoryBlock(vocab={len(self.vocab) if self.vocab else None} classes)"
 
 # %% ../../nbs/04_data.block.ipynb #04ff62e6
@@ -479,25 +537,50 @@ def _flat(inp, targ, axis, floatify, who):
 
 class BCEWithLogitsLossFlat(nn.BCEWithLogitsLoss):
     "Binary cross-entropy on logits for multi-hot targets; sigmoid `activation`, `decodes` keeps the values above `thresh`"
-    def __init__(self, *args, axis:int=-1, floatify:bool=True, thresh:float=0.5, **kwargs):
+    def __init__(self, *args, # passed to `nn.BCEWithLogitsLoss`, as are the keyword arguments (weight=, pos_weight=, reduction=...)
+                 axis:int=-1, # the axis of the outputs and targets that holds each item's values (moved last before flattening)
+                 floatify:bool=True, # make the targets float (the loss needs float targets, and labels are often ints)
+                 thresh:float=0.5, # `decodes` keeps the probabilities above this
+                 **kwargs):
         super().__init__(*args, **kwargs); self.axis, self.floatify, self.thresh = axis, floatify, thresh
-    def forward(self, inp, targ): return super().forward(*_flat(inp, targ, self.axis, self.floatify, 'BCEWithLogitsLossFlat'))
-    def activation(self, x): return torch.sigmoid(x)
-    def decodes(self, x): return x > self.thresh
+    def forward(self,
+                inp:torch.Tensor, # the model's outputs (logits), one per target value
+                targ:torch.Tensor, # the multi-hot targets (0/1), as many values as `inp` in any shape
+               ) -> torch.Tensor:
+        "The loss of `inp` against `targ`, both flattened to (batch, values per item)"
+        return super().forward(*_flat(inp, targ, self.axis, self.floatify, 'BCEWithLogitsLossFlat'))
+    def activation(self,
+                   x:torch.Tensor, # the model's outputs (logits)
+                  ) -> torch.Tensor:
+        "Probabilities from logits: the sigmoid"
+        return torch.sigmoid(x)
+    def decodes(self,
+                x:torch.Tensor, # probabilities (the `activation` of the outputs)
+               ) -> torch.Tensor:
+        "True where a probability is above `thresh`: the predicted labels"
+        return x > self.thresh
     def __repr__(self): return f"BCEWithLogitsLossFlat(thresh={self.thresh})"
 
 class MSELossFlat(nn.MSELoss):
     "Mean squared error between outputs and targets with as many values per item, whatever their shapes"
-    def __init__(self, *args, axis:int=-1, floatify:bool=True, **kwargs):
+    def __init__(self, *args, # passed to `nn.MSELoss`, as are the keyword arguments (reduction=...)
+                 axis:int=-1, # the axis of the outputs and targets that holds each item's values (moved last before flattening)
+                 floatify:bool=True, # make the targets float (integer targets would not match the outputs' dtype)
+                 **kwargs):
         super().__init__(*args, **kwargs); self.axis, self.floatify = axis, floatify
-    def forward(self, inp, targ): return super().forward(*_flat(inp, targ, self.axis, self.floatify, 'MSELossFlat'))
+    def forward(self,
+                inp:torch.Tensor, # the model's outputs
+                targ:torch.Tensor, # the targets, as many values as `inp` in any shape
+               ) -> torch.Tensor:
+        "The loss of `inp` against `targ`, both flattened to (batch, values per item)"
+        return super().forward(*_flat(inp, targ, self.axis, self.floatify, 'MSELossFlat'))
     def __repr__(self): return "MSELossFlat()"
 
 # %% ../../nbs/04_data.block.ipynb #7d7a8823
 class MultiCategoryBlock(CategoryBlock):
     "Multi-label classification: a list of labels (or, `encoded`, one 0/1 per label of `vocab`) -> multi-hot float32 vector"
     def __init__(self, encoded:bool=False, # the targets are already one 0/1 value per label of `vocab` (e.g. a column each)
-                 vocab=None, # the labels; default: every training label, sorted (required with `encoded`)
+                 vocab:list|None=None, # the labels, in order; None: every training label, sorted (with `encoded` it must be given)
                  thresh:float=0.5 # `decode` keeps the labels whose value (a probability) is above this
                 ):
         if encoded and vocab is None:
@@ -507,10 +590,16 @@ class MultiCategoryBlock(CategoryBlock):
     def _check(self, vs):
         if isinstance(vs, str): raise TypeError(f"MultiCategoryBlock: expected a list of labels, got the string {vs!r}; "
                                                 f"split it, e.g. get_y=ColReader(col, label_delim=';')")
-    def setup(self, values):
+    def setup(self,
+              values:list, # the training items' lists of labels (or, `encoded`, their 0/1 values)
+             ):
+        "Check the training labels and build `vocab` from them, unless it was given"
         for vs in values: self._check(vs)
         if self.vocab is None: self._set_vocab(_sorted({v for vs in values for v in vs}))
-    def encode(self, vs):
+    def encode(self,
+               vs, # one item's labels: a list of members of `vocab` (or, `encoded`, one 0/1 per label of `vocab`)
+              ) -> torch.Tensor:
+        "A multi-hot float32 vector with one value per label of `vocab`"
         self._check(vs)
         if self.encoded:
             try: t = torch.as_tensor(np.asarray(vs, dtype=np.float32))
@@ -520,8 +609,16 @@ class MultiCategoryBlock(CategoryBlock):
         t = torch.zeros(len(self.vocab))
         for v in vs: t[super().encode(v)] = 1.
         return t
-    def decode(self, t): return [self.vocab[i] for i in (torch.as_tensor(t) > self.thresh).nonzero()[:, 0].tolist()]
-    def title(self, t) -> str: return ';'.join(self.decode(t))
+    def decode(self,
+               t, # one value per label of `vocab`: a multi-hot target, or probabilities
+              ) -> list:
+        "The labels whose value is above `thresh`"
+        return [self.vocab[i] for i in (torch.as_tensor(t) > self.thresh).nonzero()[:, 0].tolist()]
+    def title(self,
+              t, # one value per label of `vocab`: a multi-hot target, or probabilities
+             ) -> str:
+        "The labels of `t` joined by ';'"
+        return ';'.join(self.decode(t))
     def __repr__(self): return f"MultiCategoryBlock(vocab={len(self.vocab) if self.vocab else None} labels)"
 
 class RegressionBlock(TransformBlock):
@@ -530,7 +627,10 @@ class RegressionBlock(TransformBlock):
     def __init__(self, n_out:int|None=None): # how many numbers per item (None: any, checked only by the model)
         super().__init__(loss_func=MSELossFlat())
         self.n_out = n_out
-    def encode(self, v):
+    def encode(self,
+               v, # one item's target: a number or a list of numbers (text that reads as a number will do)
+              ) -> torch.Tensor:
+        "The target as float32, checked for missing values and for `n_out`"
         try: a = np.asarray(v, dtype=np.float32)
         except (TypeError, ValueError):
             raise ValueError(f"RegressionBlock: expected a number (or a list of numbers), got {v!r} ({type(v).__name__}); "
@@ -540,7 +640,11 @@ class RegressionBlock(TransformBlock):
         if self.n_out is not None and t.numel() != self.n_out:
             raise ValueError(f"RegressionBlock: expected {self.n_out} numbers, got {t.numel()} ({v!r})")
         return t
-    def title(self, t) -> str: return ', '.join(f'{x:.3g}' for x in torch.as_tensor(t).flatten().tolist())
+    def title(self,
+              t, # a target or a prediction: a number or a tensor of them
+             ) -> str:
+        "The numbers of `t`, 3 significant digits each"
+        return ', '.join(f'{x:.3g}' for x in torch.as_tensor(t).flatten().tolist())
     def __repr__(self): return f"RegressionBlock(n_out={self.n_out})"
 
 # %% ../../nbs/04_data.block.ipynb #76b2376b
@@ -560,7 +664,15 @@ def _run(step:str, i, item, f, *args, **kw):
 # %% ../../nbs/04_data.block.ipynb #ac4ac229
 class Datasets:
     "Items turned into tuples of tensors by `blocks`, split into `train` and `valid`"
-    def __init__(self, items, blocks, getters, splits, item_tfms=None, n_inp:int=1, errors:str='raise'):
+    def __init__(self,
+                 items, # the items (file paths, table rows, ...), one per sample
+                 blocks:list, # one block per part of a sample, the inputs first
+                 getters:list, # one function per block, item -> that block's raw value; None in the list: the item itself
+                 splits:tuple, # (training indices, validation indices) into `items`
+                 item_tfms:Callable|list|None=None, # item transforms for every image block, after the block's own; None: none
+                 n_inp:int=1, # how many blocks (the first ones) are inputs
+                 errors:str='raise', # an item that fails (a getter, a missing file, a validation item's encoding): 'raise', or 'skip' it with a warning
+                ):
         self.items, self.blocks, self.getters, self.n_inp = list(items), list(blocks), list(getters), n_inp
         self.item_tfms = listify(item_tfms)
         train, valid = splits
@@ -607,7 +719,10 @@ class Datasets:
         if errors == 'raise': raise FileNotFoundError(msg)
         for j in miss: bad.add(j); skipped[j] = f"item {j}: no file {str(raw[j])!r}"
 
-    def steps(self, k, train:bool):
+    def steps(self,
+              k:int, # the block's position in `blocks`
+              train:bool, # for a training item: item transforms with a `train` argument are given it
+             ) -> list:
         "The lazy steps of block `k`, as (name, function) pairs"
         b, res = self.blocks[k], []
         if b.lazy: res += [(_name(f), f) for f in b.type_tfms]
@@ -615,7 +730,10 @@ class Datasets:
         res += [(_name(f), partial(f, train=train) if _wants_train(f) else f) for f in tfms]
         return res
 
-    def get(self, i:int, train:bool=False) -> tuple:
+    def get(self,
+            i:int, # the item's position in `items`
+            train:bool=False, # as a training item (item transforms with a `train` argument augment it)
+           ) -> tuple:
         "Item `i` as a tuple of tensors (the lazy blocks decoded, the item transforms applied)"
         out = []
         for k in range(len(self.blocks)):
@@ -628,7 +746,11 @@ class Datasets:
     def vocab(self): return next((getattr(b, 'vocab', None) for b in self.blocks[self.n_inp:]), None)
     @property
     def loss_func(self): return next((b.loss_func for b in self.blocks[self.n_inp:] if b.loss_func is not None), None)
-    def test_set(self, items): return _TestSet(self, list(items))
+    def test_set(self,
+                 items, # new items, of the kind `get_items` gives (no targets needed)
+                ):
+        "A dataset of new `items` through the input blocks only, as for validation (e.g. to predict on)"
+        return _TestSet(self, list(items))
     def __repr__(self): return f"Datasets({len(self.items)} items: {len(self.train)} train, {len(self.valid)} valid; blocks={self.blocks})"
 
 class _Split:
@@ -665,12 +787,12 @@ def _is_csv(source) -> bool: return isinstance(source, (str, Path)) and str(sour
 class DataBlock:
     "The recipe for turning a source into `Datasets` and `DataLoaders`"
     def __init__(self, blocks, # the kinds of data, inputs first: blocks, or block classes for their defaults
-                 get_items=None, # source -> items (e.g. get_image_files); None: the source is the items (a list, a DataFrame, a .csv path)
-                 get_x=None, # item -> raw input: one function, or one per input
-                 get_y=None, # item -> raw target: one function, or one per target
-                 splitter=None, # items -> (training indices, validation indices); default RandomSplitter()
-                 item_tfms=None, # transforms of each image, in the workers (e.g. Resize)
-                 batch_tfms=None, # transforms of each batch of inputs, on the device (e.g. RandomFlip, Normalize)
+                 get_items:Callable|None=None, # source -> items (e.g. get_image_files); None: the source is the items (a list, a DataFrame, a .csv path)
+                 get_x:Callable|list|None=None, # item -> raw input: one function, or one per input; None: the item itself
+                 get_y:Callable|list|None=None, # item -> raw target: one function, or one per target; None: the item itself
+                 splitter:Callable|None=None, # items -> (training indices, validation indices); None: RandomSplitter()
+                 item_tfms:Callable|list|None=None, # transforms of each image, in the workers (e.g. Resize); None: none
+                 batch_tfms:Callable|list|None=None, # transforms of each batch of inputs, on the device (e.g. RandomFlip, Normalize); None: none
                  n_inp:int|None=None # how many blocks are inputs (default: all but the last)
                 ):
         self.blocks = [b() if isinstance(b, type) else b for b in (blocks if isinstance(blocks, (list, tuple)) else [blocks])]
@@ -684,7 +806,9 @@ class DataBlock:
         self.get_items, self.splitter = get_items, splitter if splitter is not None else RandomSplitter()
         self.item_tfms, self.batch_tfms = listify(item_tfms), listify(batch_tfms)
 
-    def source_step(self, source) -> str:
+    def source_step(self,
+                    source, # what `datasets` is given: a folder, a .csv path, a list, a DataFrame
+                   ) -> str:
         "The name of the step that turns `source` into items (for `summary`)"
         if self.get_items is not None: return f"get_items ({_name(self.get_items)})"
         if _is_csv(source): return f"get_csv_rows ({Path(source).name})"
@@ -704,7 +828,10 @@ class DataBlock:
             raise ValueError(f"DataBlock: {how} gave no items; check the path and the file extensions")
         return items
 
-    def datasets(self, source, errors:str='raise') -> Datasets:
+    def datasets(self,
+                 source, # handed to `get_items`; without it, the items themselves (a list, a DataFrame, the path of a .csv file)
+                 errors:str='raise', # an item that fails: 'raise', or 'skip' it with a warning (see `Datasets`)
+                ) -> Datasets:
         "Find the items in `source`, split them and set up the blocks"
         if errors not in ('raise', 'skip'): raise ValueError(f"DataBlock: errors must be 'raise' or 'skip', got {errors!r}")
         items = self._items(source)
@@ -719,9 +846,18 @@ def _stack_split(ds, bs, num_workers, errors:str='raise'):
     return [torch.cat(p) for p in zip(*parts)]
 
 @patch
-def dataloaders(self:DataBlock, source, bs:int=64, device=None, num_workers:int|None=None, in_memory:bool=False,
-                valid_bs:int|None=None, seed:int|None=None, errors:str='raise', pin_memory:bool=True,
-                drop_last:bool=True) -> DataLoaders:
+def dataloaders(self:DataBlock,
+                source, # handed to `get_items`; without it, the items themselves (a list, a DataFrame, the path of a .csv file)
+                bs:int=64, # training batch size
+                device:torch.device|str|None=None, # where batches are made and augmented (with `in_memory`, where the data lives); None means `default_device()`
+                num_workers:int|None=None, # worker processes decoding items (with `in_memory`, for the one decoding pass); 0: this process; None: the CPU count, at most 8
+                in_memory:bool=False, # decode every item once (item transforms included) and keep each split as tensors on `device`; else items are loaded every pass
+                valid_bs:int|None=None, # validation batch size; None: `2*bs`
+                seed:int|None=None, # seed of the training order and augmentation (the validation loader gets `seed + 1`); None draws one
+                errors:str='raise', # an item that fails to load: 'raise', or 'skip' it with a warning
+                pin_memory:bool=True, # collate into pinned memory, for faster copies to a CUDA device (the item path only)
+                drop_last:bool=True, # leave out each training pass's last, smaller batch
+               ) -> DataLoaders:
     "DataLoaders for `source`: the item path, or with `in_memory` one tensor per block on `device`"
     if not isinstance(bs, int) or bs <= 0: raise ValueError(f"DataBlock.dataloaders: bs must be a positive int, got {bs!r}")
     dsets = self.datasets(source, errors=errors)
@@ -781,7 +917,9 @@ class ImageDataLoaders:
                     train:str|list='train', # the training folder(s) under `path`
                     valid:str|list='valid', # the validation folder(s) under `path`
                     valid_pct:float|None=None, # instead: hold out this fraction of all the images at random
-                    seed:int|None=None, vocab=None, **kwargs) -> DataLoaders:
+                    seed:int|None=None, # seed of the loaders' order and augmentation (and of the split, with `valid_pct`); None: a random one
+                    vocab:list|None=None, # the class names, in order; None: the training folders' names, sorted
+                    **kwargs) -> DataLoaders:
         "Images labelled by their folder: `path/train/<class>/` and `path/valid/<class>/`, or with `valid_pct` any `path/<class>/`"
         if valid_pct is None:
             return cls._dls(CategoryBlock(vocab=vocab), path, get_items=_ImageFiles(_names(train) + _names(valid)), get_y=parent_label,
@@ -790,37 +928,55 @@ class ImageDataLoaders:
                         splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
 
     @classmethod
-    def from_path_func(cls, path, fnames, label_func, # the folder, the files (relative to it, or absolute), path -> label
-                       valid_pct:float=0.2, seed:int|None=None, **kwargs) -> DataLoaders:
+    def from_path_func(cls,
+                       path, # the folder the file names are relative to
+                       fnames, # the image files (relative to `path`, or absolute)
+                       label_func:Callable, # a file's path -> its label
+                       valid_pct:float=0.2, # the fraction of the files held out at random for validation
+                       seed:int|None=None, # seed of the random split and of the loaders' order and augmentation; None: a random one
+                       **kwargs) -> DataLoaders:
         "The files `fnames`, labelled by `label_func(path)`, a random `valid_pct` held out"
         return cls._dls(CategoryBlock, [Path(path)/f for f in fnames], get_y=label_func,
                         splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
 
     @classmethod
-    def from_name_func(cls, path, fnames, label_func, **kwargs) -> DataLoaders:
+    def from_name_func(cls,
+                       path, # the folder the file names are relative to
+                       fnames, # the image files (relative to `path`, or absolute)
+                       label_func:Callable, # a file's name (without its folder) -> its label
+                       **kwargs) -> DataLoaders:
         "The files `fnames`, labelled by `label_func(file name)`"
         return cls.from_path_func(path, fnames, _OnName(label_func), **kwargs)
 
     @classmethod
-    def from_path_re(cls, path, fnames, pat:str, **kwargs) -> DataLoaders:
+    def from_path_re(cls,
+                     path, # the folder the file names are relative to
+                     fnames, # the image files (relative to `path`, or absolute)
+                     pat:str, # a regular expression searched for in each file's full path; its first group is the label
+                     **kwargs) -> DataLoaders:
         "The files `fnames`, labelled by the first group of the regular expression `pat` in their path"
         return cls.from_path_func(path, fnames, RegexLabeller(pat), **kwargs)
 
     @classmethod
-    def from_name_re(cls, path, fnames, pat:str, **kwargs) -> DataLoaders:
+    def from_name_re(cls,
+                     path, # the folder the file names are relative to
+                     fnames, # the image files (relative to `path`, or absolute)
+                     pat:str, # a regular expression searched for in each file's name; its first group is the label
+                     **kwargs) -> DataLoaders:
         "The files `fnames`, labelled by the first group of the regular expression `pat` in their file name"
         return cls.from_name_func(path, fnames, RegexLabeller(pat), **kwargs)
 
     @classmethod
     def from_df(cls, df, # a pandas DataFrame, or a list of rows (dicts)
                 path='.', # the folder the file names are relative to
-                valid_pct:float=0.2, seed:int|None=None,
+                valid_pct:float=0.2, # without `valid_col`: the fraction of the rows held out at random for validation
+                seed:int|None=None, # seed of the loaders' order and augmentation (and of the split, without `valid_col`); None: a random one
                 fn_col:int|str=0, # the column of file names
                 folder:str|None=None, # a subfolder of `path` the files are in
                 suff:str='', # appended to each file name (e.g. '.png')
                 label_col:int|str|list=1, # the label column, or several 0/1 columns (multi-label)
                 label_delim:str|None=None, # split the labels at this text (multi-label)
-                y_block=None, # the target block (default: CategoryBlock, or MultiCategoryBlock for several labels)
+                y_block:TransformBlock|type|None=None, # the target block (or block class); None: CategoryBlock, or MultiCategoryBlock for several labels
                 valid_col:int|str|None=None, # a true/false column marking the validation rows (else `valid_pct` at random)
                 **kwargs) -> DataLoaders:
         "Images named in a table, with their labels"
@@ -849,8 +1005,14 @@ class ImageDataLoaders:
         return cls.from_df(rows, path, **kwargs)
 
     @classmethod
-    def from_lists(cls, path, fnames, labels, # the folder, the files (relative to it), their labels
-                   valid_pct:float=0.2, seed:int|None=None, y_block=CategoryBlock, **kwargs) -> DataLoaders:
+    def from_lists(cls,
+                   path, # the folder the file names are relative to
+                   fnames, # the image files (relative to `path`, or absolute)
+                   labels, # one label per file, in the same order
+                   valid_pct:float=0.2, # the fraction of the files held out at random for validation
+                   seed:int|None=None, # seed of the random split and of the loaders' order and augmentation; None: a random one
+                   y_block:TransformBlock|type=CategoryBlock, # the target block (or block class)
+                   **kwargs) -> DataLoaders:
         "The files `fnames` with the labels `labels`"
         fnames, labels = list(fnames), list(labels)
         if len(fnames) != len(labels): raise ValueError(f"ImageDataLoaders.from_lists: {len(fnames)} files but {len(labels)} labels")
@@ -868,7 +1030,11 @@ def _desc(v) -> str:
     return f"{type(v).__name__} {r if len(r) < 70 else r[:67] + '...'}"
 
 @patch
-def summary(self:DataBlock, source, bs:int=4, device='cpu'):
+def summary(self:DataBlock,
+            source, # what `dataloaders` would be given
+            bs:int=4, # how many training items to collate into the sample batch
+            device:torch.device|str='cpu', # where to run the batch transforms
+           ):
     "Walk one item through every step and `bs` items through collation and the batch transforms, printing each"
     def step(name, f, *args):
         try: v = f(*args)
@@ -906,7 +1072,9 @@ def summary(self:DataBlock, source, bs:int=4, device='cpu'):
     print(f"\nLoss (the target block's): {dsets.loss_func!r}")
 
 # %% ../../nbs/04_data.block.ipynb #b2e81f77
-def decode_batch(x:torch.Tensor, tfms) -> torch.Tensor:
+def decode_batch(x:torch.Tensor, # a batch of inputs, as the batch transforms left it
+                 tfms:list, # those batch transforms: the ones with a `decode` are undone, in reverse `order`
+                ) -> torch.Tensor:
     "Undo the batch transforms that can be undone (e.g. `Normalize`), in reverse order, for showing"
     for t in sorted(tfms, key=lambda t: getattr(t, 'order', 0), reverse=True):
         if hasattr(t, 'decode'): x = t.decode(x)
@@ -922,7 +1090,13 @@ def _pred_title(blk, p):
     return blk.title(p)
 
 @patch
-def show_batch(self:DataLoaders, b=None, max_n:int=9, preds=None, ncols:int|None=None, figsize=None):
+def show_batch(self:DataLoaders,
+               b:tuple|None=None, # a batch as the loaders give it, (inputs, targets); None: one training batch
+               max_n:int=9, # the most images to draw
+               preds:torch.Tensor|None=None, # the model's outputs for `b`, a row per item: each title is the prediction over the label, green when they agree; None: labels only
+               ncols:int|None=None, # images per row; None: about the square root of how many are drawn
+               figsize:tuple|None=None, # the figure's (width, height) in inches; None: 1.6 by 1.8 per image
+              ):
     "Draw up to `max_n` decoded images of batch `b` (default: one training batch) with their labels (and `preds`)"
     b = self.one_batch() if b is None else b
     x = b[0]

@@ -12,6 +12,7 @@ __all__ = ['CHECKPOINT_VERSION', 'NonFiniteError', 'SaveModel', 'RunLock', 'Chec
 # %% ../../nbs/10_callback.checkpoint.ipynb #a0a2523c
 import contextlib, errno, glob, hashlib, io, json, math, operator, os, pickle, socket, time, warnings
 from pathlib import Path
+from typing import Callable
 import torch
 from torch import nn
 from fastcore.basics import patch
@@ -37,7 +38,7 @@ class SaveModel(Callback):
                  every_epoch:bool|int=True, # True: after each epoch into `fname.pth`; k: every k epochs into `fname_{epoch}.pth`
                  every_n_batches:int|None=None, # also every n training batches, into `fname.pth`
                  monitor:str|None=None, # a column of the results: keep its best epoch in `fname_best.pth`
-                 comp=None, # is a value better? (default: lower for losses, higher otherwise)
+                 comp:Callable|None=None, # (new, best) -> is `new` better? None: lower for a loss, higher otherwise
                  with_opt:bool=True, # save (and reload) the optimizer state too
                  at_end:bool=False, # with `monitor`: keep the final weights instead of reloading the best when fit ends
                  settings:dict|None=None # the run's own settings (lr, schedule, ...), recorded for `Resume(settings=...)` to compare
@@ -51,7 +52,10 @@ class SaveModel(Callback):
         self.comp = comp or (operator.lt if monitor is None or 'loss' in monitor else operator.gt)
         self.best, self.best_epoch, self.saved, self.lock = None, None, [], None
 
-    def file(self, best:bool=False, epoch:int|None=None) -> Path:
+    def file(self,
+             best:bool=False, # the file of the best epoch by `monitor`, `fname_best.pth`
+             epoch:int|None=None, # the file of that epoch, `fname_{epoch}.pth` (as `every_epoch=k` writes); None: the last state's, `fname.pth`
+            ) -> Path:
         "The file of the last state, of the best (`best`), or of `epoch`'s"
         return self.learn.model_file(f"{self.fname}_best" if best else self.fname if epoch is None else f"{self.fname}_{epoch}")
 
@@ -167,12 +171,14 @@ CHECKPOINT_VERSION = 2  # the layout `write_checkpoint` writes; files without a 
 class CheckpointError(ValueError):
     "A checkpoint that cannot be used as it is: damaged, cut short, of another layout, or of another run"
 
-def stale_tmp_files(file) -> list:
+def stale_tmp_files(file:str|Path, # the checkpoint whose killed writes to look for
+                   ) -> list:
     "The temporary files a write of `file` left behind when it was killed (`.name.*.tmp`, from `atomic_file`)"
     file = Path(file)
     return sorted(file.parent.glob(f'.{glob.escape(file.name)}.*.tmp')) if file.parent.is_dir() else []
 
-def remove_stale_tmp(file) -> int:
+def remove_stale_tmp(file:str|Path, # the checkpoint whose killed writes to clean up
+                    ) -> int:
     "Delete the temporary files that killed writes of `file` left behind; how many there were"
     n = 0
     for p in stale_tmp_files(file):
@@ -193,7 +199,8 @@ def _write_error(e:OSError, file:Path, what:str='the checkpoint') -> OSError:
     return type(e)(e.errno, f"Could not write {what} {file}: {why} ({e.strerror}). {keep}Free some space, fix the "
                             f"folder's permissions, or write elsewhere (the Learner's path= and model_dir=).")
 
-def state_digest(state) -> str:
+def state_digest(state:dict, # a checkpoint's state: tensors, numbers, strings, and lists, tuples and dicts of them
+                ) -> str:
     "The SHA-256 of a state: every key, number and string, and every tensor's dtype, shape and bytes, in a fixed order"
     h = hashlib.sha256()
     def walk(o):
@@ -231,7 +238,7 @@ def _bad(file, what, fix="Resume from an earlier checkpoint (SaveModel(every_epo
     return CheckpointError(f"The checkpoint {file} {what}. {fix}; this file was not used.")
 
 def read_checkpoint(file, # a file written by `write_checkpoint` (or, version 1, by an older onecycle)
-                    device=None # where the tensors go (default: where they were saved)
+                    device:str|torch.device|None=None # where the tensors go (`map_location`); None: where they were saved
                    ) -> tuple:
     "`(state, format)` of a checkpoint, after checking that it reads, its format version and its checksum; loading runs no code"
     file = Path(file)
@@ -268,7 +275,8 @@ def _bare_model(learn) -> nn.Module:
     m = learn.model
     return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
 
-def checkpoint_meta(learn) -> dict:
+def checkpoint_meta(learn:Learner, # the Learner whose run to describe
+                   ) -> dict:
     "The facts about a run that a checkpoint records beside its state, to be checked when it is loaded or resumed"
     dls = learn.dls
     return {'model': type(_bare_model(learn)).__name__, 'opt': None if learn.opt is None else type(learn.opt).__name__,
@@ -325,8 +333,9 @@ def _check_run(learn, meta, settings=None) -> list:
     diff += [f"{k} {saved[k]!r} then, {v!r} now" for k, v in (settings or {}).items() if k in saved and saved[k] != v]
     return [(f"it was saved by a run with other settings ({'; '.join(diff)})", fix)] if diff else []
 
-def check_checkpoint(learn, # the Learner that would take the checkpoint
-                     state:dict, head:dict, # what `read_checkpoint` returned
+def check_checkpoint(learn:Learner, # the Learner that would take the checkpoint
+                     state:dict, # the state `read_checkpoint` returned
+                     head:dict, # the format record `read_checkpoint` returned with it (version, checksum, meta)
                      file, # the file, for the message
                      with_opt:bool|None=None, # check the optimizer state too (None: if the file has one)
                      strict:bool=True, # the model's keys must match exactly
@@ -367,7 +376,10 @@ def check_checkpoint(learn, # the Learner that would take the checkpoint
 
 # %% ../../nbs/10_callback.checkpoint.ipynb #38f12d04
 @patch
-def save(self:Learner, name, with_opt:bool=True) -> Path:
+def save(self:Learner,
+         name:str|Path, # the file's name in `path/model_dir` ('.pth' is added if missing)
+         with_opt:bool=True, # save the optimizer's state too (once the optimizer is built)
+        ) -> Path:
     "Save the model (and optimizer) to `path/model_dir/name.pth` with `write_checkpoint` (rank 0 only); returns the file"
     file = self.model_file(name)
     if rank_distrib() == 0: write_checkpoint(file, self.get_state(with_opt), checkpoint_meta(self))
@@ -375,7 +387,12 @@ def save(self:Learner, name, with_opt:bool=True) -> Path:
     return file
 
 @patch
-def load(self:Learner, name, with_opt:bool|None=None, strict:bool=True, device=None):
+def load(self:Learner,
+         name:str|Path, # the file's name in `path/model_dir` ('.pth' is added if missing)
+         with_opt:bool|None=None, # load the optimizer's state too; None: if the file holds one
+         strict:bool=True, # the model's keys must match the saved ones exactly (as `nn.Module.load_state_dict`)
+         device:str|torch.device|None=None, # where the tensors go; None: the model's device
+        ):
     "Load the weights (and optimizer) of `path/model_dir/name.pth`, after checking it all; never a loader position (that is `Resume`)"
     file = self.model_file(name)
     if device is None: device = next(self.model.parameters(), torch.empty(0)).device
@@ -417,7 +434,9 @@ class TerminateOnNaN(Callback):
     "Stop training with `NonFiniteError` when the training loss is NaN or infinite, naming the epoch and batch"
     order = 55  # before SaveModel (70)
     name, run_in_lr_find = 'terminate_on_nan', False  # a finder's run is meant to blow up; it stops itself
-    def __init__(self, check_every:int|None=None): self.check_every = check_every
+    def __init__(self,
+                 check_every:int|None=None, # how many training batches between checks (each check is one read from the device); None: 1 on the CPU, 20 on an accelerator
+                ): self.check_every = check_every
     def before_fit(self):
         dev = torch.device(self.learn.dls.device)
         self.every = self.check_every or (1 if dev.type == 'cpu' else 20)

@@ -9,6 +9,7 @@ __all__ = ['TrackerCallback', 'EarlyStoppingCallback', 'ReduceLROnPlateau']
 
 # %% ../../nbs/10a_callback.tracker.ipynb #9cf81e05
 import math, operator
+from typing import Callable
 import numpy as np
 from ..learner import Callback, CancelFitException, rank_distrib
 
@@ -24,7 +25,7 @@ class TrackerCallback(Callback):
     _stateattrs = ('best',)
     def __init__(self,
                  monitor:str='valid_loss', # the column to watch: 'valid_loss', 'train_loss' or a metric's name
-                 comp=None, # a function (a, b) -> a is better than b; None: np.less for losses and errors, else np.greater
+                 comp:Callable|None=None, # a function (a, b) -> a is better than b; None: np.less for losses and errors, else np.greater
                  min_delta:float=0., # an improvement must beat the best by more than this
                  reset_on_fit:bool=True # forget the best at the start of each fit
                 ):
@@ -65,7 +66,7 @@ class EarlyStoppingCallback(TrackerCallback):
     _stateattrs = ('best', 'wait')
     def __init__(self,
                  monitor:str='valid_loss', # the column to watch
-                 comp=None, # (a, b) -> a is better; None: lower for losses and errors, higher otherwise
+                 comp:Callable|None=None, # (a, b) -> a is better; None: lower for losses and errors, higher otherwise
                  min_delta:float=0., # an improvement must beat the best by more than this
                  patience:int=1, # how many epochs without improvement to accept
                  reset_on_fit:bool=True # start afresh at each fit
@@ -91,7 +92,7 @@ class ReduceLROnPlateau(TrackerCallback):
     _stateattrs = ('best', 'wait')
     def __init__(self,
                  monitor:str='valid_loss', # the column to watch
-                 comp=None, # (a, b) -> a is better; None: lower for losses and errors, higher otherwise
+                 comp:Callable|None=None, # (a, b) -> a is better; None: lower for losses and errors, higher otherwise
                  min_delta:float=0., # an improvement must beat the best by more than this
                  patience:int=1, # how many epochs without improvement to accept before reducing
                  factor:float=10., # divide the learning rates by this

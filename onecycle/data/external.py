@@ -197,21 +197,11 @@ def fashion_mnist_path(download:bool=True, # download the files into the first f
 # %% ../../nbs/01_data.external.ipynb #649ee02d
 class FashionMNIST(NamedTuple):
     "Fashion-MNIST as tensors: uint8 images (N×28×28), int64 labels, and the class names"
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    classes: tuple
-
-def _fashion_mnist_fields(self,
-                          x_train:torch.Tensor, # the 60,000 training images, uint8 (60000, 28, 28), 0 (black) to 255
-                          y_train:torch.Tensor, # their labels, int64 (60000,), each 0-9: an index into `classes`
-                          x_test:torch.Tensor, # the 10,000 test images, uint8 (10000, 28, 28)
-                          y_test:torch.Tensor, # their labels, int64 (10000,)
-                          classes:tuple, # the ten class names, in label order ('T-shirt/top', 'Trouser', ...)
-                         ):
-    "The fields of `FashionMNIST` (a named tuple builds itself in `__new__`: this `__init__` only documents them)"
-FashionMNIST.__init__ = _fashion_mnist_fields
+    x_train: torch.Tensor # the 60,000 training images, uint8 (60000, 28, 28), 0 (black) to 255
+    y_train: torch.Tensor # their labels, int64 (60000,), each 0-9: an index into `classes`
+    x_test: torch.Tensor # the 10,000 test images, uint8 (10000, 28, 28)
+    y_test: torch.Tensor # their labels, int64 (10000,)
+    classes: tuple # the ten class names, in label order ('T-shirt/top', 'Trouser', ...)
 
 def load_fashion_mnist(path:Path|str|None=None, # the folder with the four files; None: the first of `fashion_mnist_dirs()` that has them
                        download:bool=True, # download the files when they are not there (into `path`, or the first search folder); False: raise a `DataError`

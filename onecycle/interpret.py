@@ -13,6 +13,7 @@ from operator import itemgetter
 from typing import Callable, Iterable
 import numpy as np
 import torch
+from fastcore.basics import patch
 from .learner import Learner
 from .data.block import ImageBlock
 
@@ -95,13 +96,14 @@ class ClassificationInterpretation(Interpretation):
         return sorted(res, key=itemgetter(2), reverse=True)
 
 # %% ../nbs/12b_interpret.ipynb #8e42da52
-def _plot_confusion_matrix(self:ClassificationInterpretation,
-                           normalize:bool=False, # divide each row by its total: the fraction of each actual class
-                           title:str='Confusion matrix', # the title above the matrix
-                           cmap='Blues', # the matplotlib colormap, by name or as a `Colormap`
-                           norm_dec:int=2, # decimals of the fractions shown when `normalize`
-                           plot_txt:bool=True, # write each cell's count (or fraction) in it
-                           **kwargs, # passed to `plt.figure` (e.g. `figsize`, `dpi`)
+@patch
+def plot_confusion_matrix(self:ClassificationInterpretation,
+                          normalize:bool=False, # divide each row by its total: the fraction of each actual class
+                          title:str='Confusion matrix', # the title above the matrix
+                          cmap='Blues', # the matplotlib colormap, by name or as a `Colormap`
+                          norm_dec:int=2, # decimals of the fractions shown when `normalize`
+                          plot_txt:bool=True, # write each cell's count (or fraction) in it
+                          **kwargs, # passed to `plt.figure` (e.g. `figsize`, `dpi`)
                           ):
     "Draw the confusion matrix: actual classes down, predicted across, with the counts (or fractions) in the cells"
     import matplotlib.pyplot as plt
@@ -123,14 +125,13 @@ def _plot_confusion_matrix(self:ClassificationInterpretation,
     ax = fig.gca(); ax.set_ylim(n - .5, -.5)
     plt.tight_layout(); plt.ylabel('Actual'); plt.xlabel('Predicted'); plt.grid(False)
 
-ClassificationInterpretation.plot_confusion_matrix = _plot_confusion_matrix
-
 # %% ../nbs/12b_interpret.ipynb #947ea547
-def _plot_top_losses(self:Interpretation,
-                     k:int, # how many items
-                     largest:bool=True, # the largest losses (False: the smallest)
-                     ncols:int|None=None, # images per row (None: `k`, at most 4)
-                     figsize:tuple|None=None, # (width, height) of the figure in inches (None: 2.6 per column by 2.9 per row)
+@patch
+def plot_top_losses(self:Interpretation,
+                    k:int, # how many items
+                    largest:bool=True, # the largest losses (False: the smallest)
+                    ncols:int|None=None, # images per row (None: `k`, at most 4)
+                    figsize:tuple|None=None, # (width, height) of the figure in inches (None: 2.6 per column by 2.9 per row)
                     ):
     "Show the `k` items with the largest losses, each titled prediction / actual / loss / probability of the prediction"
     import matplotlib.pyplot as plt
@@ -147,5 +148,3 @@ def _plot_top_losses(self:Interpretation,
     for ax in list(axs.flat)[k:]: ax.axis('off')
     fig.suptitle('Prediction / Actual / Loss / Probability', fontsize=10)
     fig.tight_layout()
-
-Interpretation.plot_top_losses = _plot_top_losses

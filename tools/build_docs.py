@@ -171,6 +171,19 @@ def _inline(t: str) -> str:
 def _code(t: str) -> str: return f'<code>{_esc(t)}</code>' if t else ''
 
 
+_OPTIONAL = re.compile(r'\bOptional\[([^\[\]]+)\]')
+_UNION = re.compile(r'\bUnion\[([^\[\]]+)\]')
+_TORCH_MOD = re.compile(r'\btorch\.nn\.modules\.\w+\.')
+
+
+def tidy_type(a: str) -> str:
+    """A type as the source wrote it, not as Python prints it in a notebook: no `__main__.` for classes the notebook
+    defines, `torch.nn.Module` for torch's module paths, `X | None` for `Optional[X]` and `Union[X, NoneType]`"""
+    a = _TORCH_MOD.sub('torch.nn.', a.replace('__main__.', ''))
+    a = _OPTIONAL.sub(lambda m: f'{m[1]} | None', a)
+    return _UNION.sub(lambda m: ' | '.join('None' if t.strip() == 'NoneType' else t.strip() for t in m[1].split(',')), a)
+
+
 def render_signature(sig: str):
     """show_doc's signature as HTML that wraps only between parameters, and, when any parameter has a docments
     comment, a parameter table (Type, Default, Details) as nbdev 2 and fastai's site show them. None: leave it."""
@@ -178,6 +191,8 @@ def render_signature(sig: str):
     if parsed is None: return None
     kind, name, params, ret, ret_doc = parsed
     parts = []
+    params = [(n, tidy_type(a) if a else a, d, doc) for n, a, d, doc in params]
+    ret = tidy_type(ret) if ret else ret
     for n, a, d, _ in params:
         t = f'<span class="sig-pname">{_esc(n)}</span>'
         if a: t += f':<span class="sig-type">{_esc(a)}</span>'

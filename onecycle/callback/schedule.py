@@ -17,11 +17,36 @@ from fastcore.basics import patch, listify
 from ..learner import Learner, Callback, Recorder, parse_lr
 
 # %% ../../nbs/07_callback.schedule.ipynb #2ba24996
-def sched_lin(start, end, pos): return start + pos * (end - start)
-def sched_cos(start, end, pos): return end + (start - end) / 2 * (1 + math.cos(math.pi * pos))
-def sched_exp(start, end, pos): return start * (end / start) ** pos
-def sched_no(start, end, pos): return start
-def sched_poly(power:float):
+def sched_lin(start:float|np.ndarray, # the value at `pos` 0 (an array: one per parameter group)
+              end:float|np.ndarray, # the value at `pos` 1
+              pos:float # how far along the schedule, from 0 (start) to 1 (end)
+             ) -> float|np.ndarray:
+    "Linear schedule: from `start` to `end` in a straight line"
+    return start + pos * (end - start)
+
+def sched_cos(start:float|np.ndarray, # the value at `pos` 0 (an array: one per parameter group)
+              end:float|np.ndarray, # the value at `pos` 1
+              pos:float # how far along the schedule, from 0 (start) to 1 (end)
+             ) -> float|np.ndarray:
+    "Cosine schedule: from `start` to `end` along half a cosine, slow at both ends"
+    return end + (start - end) / 2 * (1 + math.cos(math.pi * pos))
+
+def sched_exp(start:float|np.ndarray, # the value at `pos` 0 (an array: one per parameter group)
+              end:float|np.ndarray, # the value at `pos` 1
+              pos:float # how far along the schedule, from 0 (start) to 1 (end)
+             ) -> float|np.ndarray:
+    "Exponential schedule: from `start` to `end` in equal ratios (a straight line on a log scale); both must be positive"
+    return start * (end / start) ** pos
+
+def sched_no(start:float|np.ndarray, # the value, all along (an array: one per parameter group)
+             end:float|np.ndarray, # not used: the value stays `start`
+             pos:float # how far along the schedule, from 0 to 1 (the value does not depend on it)
+            ) -> float|np.ndarray:
+    "No schedule: always `start`"
+    return start
+
+def sched_poly(power:float # the exponent: 1 is linear, 2 starts slowly and ends fast, 0.5 the reverse
+              ):
     "An annealing function that moves from start to end along `pos ** power` (fastai's `SchedPoly`)"
     def _poly(start, end, pos): return start + (end - start) * pos ** power
     _poly.__name__ = f'sched_poly({power})'
@@ -30,11 +55,17 @@ def sched_poly(power:float):
 # %% ../../nbs/07_callback.schedule.ipynb #3e9018db
 class Sched:
     "An annealing function `f` bound to `start` and `end`: a function of `pos` in [0, 1]"
-    def __init__(self, f, start, end): self.f, self.start, self.end = f, start, end
+    def __init__(self, f, # an annealing function `f(start, end, pos)`, such as `sched_cos`
+                 start:float|np.ndarray, # the value at pos 0 (an array: one per parameter group)
+                 end:float|np.ndarray # the value at pos 1
+                ):
+        self.f, self.start, self.end = f, start, end
     def __call__(self, pos): return self.f(self.start, self.end, pos)
     def __repr__(self): return f"{self.f.__name__}({self.start}, {self.end})"
 
-def combine_scheds(pcts, scheds):
+def combine_scheds(pcts:list|tuple, # the fraction of training each phase lasts, non-negative, adding up to 1
+                   scheds:list|tuple # one schedule per phase: a function of its own pos in [0, 1], such as a `Sched`
+                  ):
     "One schedule from phases: phase i lasts `pcts[i]` of training and follows `scheds[i]`"
     pcts = [float(p) for p in pcts]
     if len(pcts) != len(scheds): raise ValueError(f"combine_scheds: {len(pcts)} pcts for {len(scheds)} schedules")
@@ -54,7 +85,10 @@ _KEYS = {'lr': 'lr', 'wd': 'weight_decay', 'eps': 'eps'}
 def _mom_key(pg) -> str|None:
     return 'betas' if 'betas' in pg else 'momentum' if 'momentum' in pg else None
 
-def set_hyper(pg:dict, name:str, v):
+def set_hyper(pg:dict, # one of the optimizer's `param_groups`
+              name:str, # 'lr', 'mom' (SGD's momentum or Adam's beta1), 'wd' (weight_decay), 'eps', or a key of the group
+              v:float # the value to set
+             ):
     "Set hyperparameter `name` of the param group `pg` to `v` (`mom` goes to momentum or beta1)"
     if name == 'mom':
         k = _mom_key(pg)
@@ -65,7 +99,9 @@ def set_hyper(pg:dict, name:str, v):
 class ParamScheduler(Callback):
     "Set the optimizer's hyperparameters before each training batch from `scheds` (name -> function of pos)"
     order = 10
-    def __init__(self, scheds:dict): self.scheds = scheds
+    def __init__(self, scheds:dict # hyperparameter name ('lr', 'mom', 'wd', ...) -> schedule, a function of pos in [0, 1] over training
+                ):
+        self.scheds = scheds
     def before_fit(self):
         self.total = max(1, self.learn.n_epoch * len(self.learn.dls.train) - 1)
         pg = self.learn.opt.param_groups[0]
@@ -110,7 +146,9 @@ def _check_whole(where:str, **kw):
             raise ValueError(f"{where}: {k} must be a whole number >= 1 (epochs are counted whole), got {v!r}")
 
 @patch
-def lr_per_group(self:Learner, lr) -> np.ndarray:
+def lr_per_group(self:Learner,
+                 lr:float|list|slice # one rate for every group, one per group, or `slice(lo, hi)` (spread from lo to hi, or hi for the last group alone)
+                ) -> np.ndarray:
     "`lr` (a number, a list with one per param group, or `slice(lo, hi)`: the core's `parse_lr`) as an array, one per group"
     if self.opt is None: self.create_opt()
     return np.array(parse_lr(lr, self.n_groups, 'lr'))
@@ -124,8 +162,18 @@ def _one_cycle_phases(total:int, pct_start:float, three_phase:bool):
     return [e1 / last, (e2 - e1) / last, 1 - e2 / last]
 
 @patch
-def fit_one_cycle(self:Learner, n_epoch:int, lr_max=None, div:float=25., div_final:float=1e5, pct_start:float=0.25,
-                  wd=None, moms=(0.95, 0.85, 0.95), three_phase:bool=False, cbs=None, start_epoch:int=0):
+def fit_one_cycle(self:Learner,
+                  n_epoch:int, # the number of epochs
+                  lr_max:float|list|slice|None=None, # the peak learning rate (one per group, or a slice); None: `learn.lr`
+                  div:float=25., # the learning rate starts at `lr_max/div`
+                  div_final:float=1e5, # and ends at `lr_max/div_final`
+                  pct_start:float=0.25, # the fraction of the steps spent raising the learning rate
+                  wd:float|None=None, # weight decay; None: `learn.wd`
+                  moms:tuple|None=(0.95, 0.85, 0.95), # momentum at the start, at the peak learning rate and at the end; None leaves it alone
+                  three_phase:bool=False, # come back down to `lr_max/div` first, then anneal to `lr_max/div_final` (fastai's three phases)
+                  cbs:Callback|list|None=None, # callbacks for this fit only
+                  start_epoch:int=0 # the epoch to start at (a resumed run), the schedules already that far along
+                 ):
     "Train for `n_epoch` epochs with the 1-cycle policy"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
         raise ValueError(f"fit_one_cycle: n_epoch must be a positive int, got {n_epoch!r}")
@@ -147,7 +195,9 @@ def fit_one_cycle(self:Learner, n_epoch:int, lr_max=None, div:float=25., div_fin
 
 # %% ../../nbs/07_callback.schedule.ipynb #38dd16dc
 @patch
-def plot_sched(self:Recorder, figsize=(9, 2.8)):
+def plot_sched(self:Recorder,
+               figsize:tuple=(9, 2.8) # the figure's (width, height) in inches
+              ):
     "Plot the learning rate and momentum of every training batch, as the optimizer received them"
     has_mom = any(m is not None for m in self.moms)
     fig, axs = plt.subplots(1, 2 if has_mom else 1, figsize=figsize, squeeze=False)
@@ -157,7 +207,9 @@ def plot_sched(self:Recorder, figsize=(9, 2.8)):
 
 # %% ../../nbs/07_callback.schedule.ipynb #2c932005
 @patch
-def freeze_to(self:Learner, n:int):
+def freeze_to(self:Learner,
+              n:int # the first parameter group that trains: the groups before it are frozen (negative: counted from the end)
+             ):
     "Train only the parameter groups from `n` on (negative `n` counts from the end)"
     groups = [g['params'] if isinstance(g, dict) else list(g) for g in self.splitter(self.model)]
     if not -len(groups) <= n <= len(groups):
@@ -181,8 +233,15 @@ def unfreeze(self:Learner):
 
 # %% ../../nbs/07_callback.schedule.ipynb #823ddacb
 @patch
-def fit_flat_cos(self:Learner, n_epoch:int, lr=None, div_final:float=1e5, pct_start:float=0.75, wd=None, cbs=None,
-                 start_epoch:int=0):
+def fit_flat_cos(self:Learner,
+                 n_epoch:int, # the number of epochs
+                 lr:float|list|slice|None=None, # the flat learning rate (one per group, or a slice); None: `learn.lr`
+                 div_final:float=1e5, # the learning rate ends at `lr/div_final`
+                 pct_start:float=0.75, # the fraction of the steps at the flat rate, before the cosine annealing starts
+                 wd:float|None=None, # weight decay; None: `learn.wd`
+                 cbs:Callback|list|None=None, # callbacks for this fit only
+                 start_epoch:int=0 # the epoch to start at (a resumed run)
+                ):
     "Train at a flat `lr` for `pct_start` of the steps, then anneal it to `lr/div_final` with a cosine"
     if not isinstance(n_epoch, int) or n_epoch < 1: raise ValueError(f"fit_flat_cos: n_epoch must be a positive int, got {n_epoch!r}")
     if not 0 <= pct_start < 1: raise ValueError(f"fit_flat_cos: pct_start must be in [0, 1), got {pct_start!r}")
@@ -191,7 +250,15 @@ def fit_flat_cos(self:Learner, n_epoch:int, lr=None, div_final:float=1e5, pct_st
     self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs), start_epoch=start_epoch)
 
 @patch
-def fit_sgdr(self:Learner, n_cycles:int, cycle_len:int, lr_max=None, cycle_mult:int=2, wd=None, cbs=None, start_epoch:int=0):
+def fit_sgdr(self:Learner,
+             n_cycles:int, # the number of cycles, each a cosine from `lr_max` down, then a restart
+             cycle_len:int, # the length of the first cycle, in epochs
+             lr_max:float|list|slice|None=None, # the learning rate each cycle starts at; None: `learn.lr`
+             cycle_mult:int=2, # each cycle is this many times longer than the one before
+             wd:float|None=None, # weight decay; None: `learn.wd`
+             cbs:Callback|list|None=None, # callbacks for this fit only
+             start_epoch:int=0 # the epoch to start at (a resumed run)
+            ):
     "Cosine annealing with warm restarts: `n_cycles` cycles, the first `cycle_len` epochs, each `cycle_mult` times longer"
     _check_whole('fit_sgdr', n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult)
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]

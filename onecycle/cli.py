@@ -8,50 +8,55 @@ Docs: https://onecycle-dev.github.io/onecycle/cli.html.md"""
 __all__ = ['DEFAULT_ARCH', 'get_dls', 'train', 'predict_images', 'make_parser', 'main', 'cli']
 
 # %% ../nbs/13_cli.ipynb #0ebcd31f
-import argparse, datetime, io, json, math, os, platform, sys, time
+import argparse, io, json, math, os, platform, sys, time
 from pathlib import Path
-import torch
-from torch import nn
-import torchvision
-import matplotlib
 import onecycle
-from .core import set_seed, default_device, atomic_write
-from .data.external import DataError
-from .data.load import fashion_mnist_dls
-from .data.block import (DataBlock, ImageBlock, CategoryBlock, GrandparentSplitter, RandomSplitter,
-                                 get_image_files, parent_label, image_extensions)
-from .data.transforms import Resize, RandomFlip, RandomTranslate, Normalize
-from .learner import Learner, accuracy
-from .callback.progress import *
-from .callback.schedule import *
-from .callback.lr_finder import *
-from .callback.precision import *
-from .callback.checkpoint import SaveModel, Resume, TerminateOnNaN, RunLock, CheckpointError, read_checkpoint
-from .vision.models import get_model, ProgressiveResize, progressive_sizes
-from .vision.learner import load_learner, model_spec, ExportError
 
+
+# %% ../nbs/13_cli.ipynb #5a1c0e02
 DEFAULT_ARCH = 'resnet_small'  # the model of `onecycle train` when --arch is not given
+
+def _chapters():
+    "Import the chapters that training and prediction use (and PyTorch with them): when a command runs, not for `--help`"
+    import onecycle.callback.progress, onecycle.callback.schedule, onecycle.callback.lr_finder, onecycle.callback.precision
+    import onecycle.vision.models, onecycle.vision.learner
+
 
 # %% ../nbs/13_cli.ipynb #e191eb15
 def _folder_dls(path:Path, bs, size, gray, valid_pct, seed, device, workers):
     "DataLoaders for an image folder (class subfolders, with or without train/ and valid/)"
+    from onecycle.data.external import DataError
+    from onecycle.data.block import (DataBlock, ImageBlock, CategoryBlock, GrandparentSplitter, RandomSplitter,
+                                     get_image_files, parent_label, image_extensions)
+    from onecycle.data.transforms import Resize, RandomFlip, RandomTranslate, Normalize
     if not path.is_dir():
         raise DataError(f"--data {path}: no such folder. Give 'fashion-mnist' or a folder of images with one subfolder per class.")
     n = len(get_image_files(path))
     if n == 0:
         raise DataError(f"--data {path}: no image files ({', '.join(sorted(image_extensions))}) in it or its subfolders. "
                         f"Put each class's images in a subfolder named after the class.")
-    split = GrandparentSplitter() if (path/'train').is_dir() and (path/'valid').is_dir() else RandomSplitter(valid_pct, seed)
+    split = GrandparentSplitter() if _has_split(path) else RandomSplitter(valid_pct, seed)
     dblock = DataBlock(blocks=(ImageBlock(gray=gray), CategoryBlock), get_items=get_image_files, get_y=parent_label,
                        splitter=split, item_tfms=Resize(size, 'squish'),
                        batch_tfms=[RandomFlip(), RandomTranslate(max(1, size // 14)), Normalize()])
     in_memory = n * size * size * (1 if gray else 3) < 2 * 2**30
     return dblock.dataloaders(path, bs=bs, device=device, num_workers=workers, in_memory=in_memory, seed=seed)
 
-def get_dls(data:str='fashion-mnist', bs:int=256, size:int|None=None, gray:bool=False, valid_pct:float=0.2,
-            seed:int=0, device=None, workers:int|None=None, train_subset:int|None=None):
+def _has_split(path:Path) -> bool: return (path/'train').is_dir() and (path/'valid').is_dir()
+
+def get_dls(data:str='fashion-mnist', # 'fashion-mnist', or a folder of images with one subfolder per class (optionally under train/ and valid/)
+            bs:int=256, # batch size
+            size:int|None=None, # the side in pixels a folder's images are resized to (squished); None: 64. Fashion-MNIST stays 28
+            gray:bool=False, # read a folder's images as grayscale (1 channel) instead of RGB
+            valid_pct:float=0.2, # the fraction of a folder's images held out for validation when it has no train/ and valid/
+            seed:int=0, # the seed of the random split and of the loaders' shuffling and augmentation
+            device:str|None=None, # where the batches go: 'cpu', 'cuda', 'cuda:1', 'mps' or a torch.device; None: the best available
+            workers:int|None=None, # processes decoding a folder's images (0: the main process); None: one per core, up to 8
+            train_subset:int|None=None # Fashion-MNIST only: train on the first this many training images (quick checks); None: all 60,000
+           ):
     "The DataLoaders `onecycle train` uses for `data` ('fashion-mnist' or an image folder)"
     if data == 'fashion-mnist':
+        from onecycle.data.load import fashion_mnist_dls
         dls = fashion_mnist_dls(bs=bs, device=device, seed=seed)
         if train_subset:
             t = dls.train
@@ -62,10 +67,12 @@ def get_dls(data:str='fashion-mnist', bs:int=256, size:int|None=None, gray:bool=
 # %% ../nbs/13_cli.ipynb #bb4e957d
 def _save_fig(fig, file:Path):
     "Write a matplotlib figure to `file` atomically"
+    from onecycle.core import atomic_write
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=110, bbox_inches='tight')
     atomic_write(file, buf.getvalue())
 
 def _versions() -> dict:
+    import torch, torchvision
     return {'python': platform.python_version(), 'torch': torch.__version__, 'torchvision': torchvision.__version__,
             'onecycle': onecycle.__version__, 'platform': platform.platform()}
 
@@ -75,25 +82,58 @@ def _set_precision(learn, precision):
     elif precision == 'fp16': learn.to_fp16()
     elif precision == 'fp32': learn.to_fp32()
 
-def train(data='fashion-mnist', arch=None, epochs:int=13, bs:int=256, lr='auto', precision='auto', out='onecycle-run',
-          seed:int=0, device=None, size=None, gray=False, valid_pct=0.2, workers=None, train_subset=None,
-          label_smoothing:float=0.1, wd:float=0.05, progressive:bool=True, resume=None, lr_find_only:bool=False,
-          allow_changes:bool=False) -> dict:
+def train(data:str='fashion-mnist', # 'fashion-mnist', or a folder of images with one subfolder per class (optionally under train/ and valid/)
+          arch:str|None=None, # the model, a name for `get_model`: our small ResNet or a torchvision architecture ('resnet18'); None: `DEFAULT_ARCH`
+          epochs:int=13, # epochs of 1-cycle training
+          bs:int=256, # batch size
+          lr:float|str='auto', # the peak learning rate of the cycle, or 'auto': the LR finder's `steep` suggestion (`valley` without one)
+          precision:str='auto', # 'auto' (bf16 where the hardware computes it, fp16 on older GPUs, else fp32), 'bf16', 'fp16' or 'fp32'
+          out:str|Path='onecycle-run', # the folder for the results (made if needed; one run at a time writes into it)
+          seed:int=0, # the random seed: initial weights, split, shuffling, augmentation
+          device:str|None=None, # where to train: 'cpu', 'cuda', 'cuda:1', 'mps'; None: the best available (or $ONECYCLE_DEVICE)
+          size:int|None=None, # the side in pixels a folder's images are resized to; None: 64. Fashion-MNIST stays 28
+          gray:bool=False, # read a folder's images as grayscale (1 channel)
+          valid_pct:float=0.2, # the fraction of a folder's images held out for validation when it has no train/ and valid/
+          workers:int|None=None, # processes decoding a folder's images (0: the main process); None: one per core, up to 8
+          train_subset:int|None=None, # Fashion-MNIST only: train on the first this many training images; None: all of them
+          label_smoothing:float=0.1, # label smoothing of the cross-entropy loss, in [0, 1)
+          wd:float=0.05, # weight decay
+          progressive:bool=True, # progressive resizing: 40% of the epochs at 0.72 of the size, 30% at 0.86, the rest at full size
+          resume:str|Path|None=None, # continue the interrupted run of this model.pth, with the same settings; None: a new run
+          lr_find_only:bool=False, # stop after the LR finder (`onecycle lr-find`): lr_find.png and lr_find.json, no training
+          allow_changes:bool=False # with `resume`: continue although the epochs, batch size or other settings differ from the saved run's
+         ) -> dict: # what `metrics.json` holds (`lr_find.json` with `lr_find_only`)
     "Find a learning rate (if `lr='auto'`), train with 1-cycle, evaluate, and write the results into `out`"
+    from onecycle.callback.checkpoint import RunLock
     out = Path(out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder: give a folder for the run's results")
     with RunLock(out, f'onecycle train --out {out}'):   # one run per output folder
         return _train(data, arch, epochs, bs, lr, precision, out, seed, device, size, gray, valid_pct, workers, train_subset,
                       label_smoothing, wd, progressive, resume, lr_find_only, allow_changes)
 
+def _evaluated_on(data:str, valid_pct:float) -> tuple:
+    "The name of the final accuracy in metrics.json, and what it was measured on"
+    if data == 'fashion-mnist': return 'test_accuracy', 'the official Fashion-MNIST test set (10,000 images, held out)'
+    if _has_split(Path(data)): return 'valid_accuracy', f"the images of {Path(data)/'valid'}"
+    return 'valid_accuracy', f"a random {valid_pct:.0%} of the images of {data}, held out from training"
+
 def _saved_lr(resume):
     "The learning rate the interrupted run trained with, from its checkpoint's recorded settings (None if not recorded)"
+    from onecycle.callback.checkpoint import read_checkpoint
     return ((read_checkpoint(resume)[1].get('meta') or {}).get('settings') or {}).get('lr')
 
 def _train(data, arch, epochs, bs, lr, precision, out, seed, device, size, gray, valid_pct, workers, train_subset,
            label_smoothing, wd, progressive, resume, lr_find_only, allow_changes) -> dict:
     t0 = time.perf_counter()
+    from torch import nn
     import matplotlib.pyplot as plt
+    _chapters()
+    from onecycle.core import set_seed, atomic_write
+    from onecycle.learner import Learner, accuracy
+    from onecycle.callback.lr_finder import steep, valley
+    from onecycle.callback.checkpoint import SaveModel, Resume, TerminateOnNaN
+    from onecycle.vision.models import get_model, ProgressiveResize, progressive_sizes
+    from onecycle.vision.learner import model_spec
     out.mkdir(parents=True, exist_ok=True)
     if resume and lr == 'auto': lr = _saved_lr(resume) or 'auto'   # a resume continues at the rate it started with
     set_seed(seed)
@@ -133,8 +173,8 @@ def _train(data, arch, epochs, bs, lr, precision, out, seed, device, size, gray,
     rows = learn.recorder.values  # every epoch of the run, those before a resume included
     acc = float(rows[-1]['accuracy']) if rows else float(accuracy(*learn.get_preds()))
     acc_tta = float(accuracy(*learn.tta()))
-    res.update(epochs=[r.to_dict() for r in rows], test_accuracy=acc, test_accuracy_tta=acc_tta,
-               wall_time_s=time.perf_counter() - t0)
+    key, res['evaluated_on'] = _evaluated_on(data, valid_pct)
+    res.update({'epochs': [r.to_dict() for r in rows], key: acc, f'{key}_tta': acc_tta, 'wall_time_s': time.perf_counter() - t0})
     print(f"final accuracy {acc:.4f}, with test-time flips {acc_tta:.4f}; {res['wall_time_s']:.1f} s in all; results in {out}")
     atomic_write(out/'metrics.json', json.dumps(res, indent=1).encode())
     return res
@@ -142,6 +182,7 @@ def _train(data, arch, epochs, bs, lr, precision, out, seed, device, size, gray,
 # %% ../nbs/13_cli.ipynb #9db900bb
 def _image_list(images) -> list:
     "Every image named: files as given, folders searched recursively; an empty folder or a missing path is an error"
+    from onecycle.data.block import get_image_files, image_extensions
     files = []
     for s in images:
         q = Path(s)
@@ -153,12 +194,14 @@ def _image_list(images) -> list:
         else: raise FileNotFoundError(f"{q}: no such file or folder")
     return files
 
-def predict_images(model, # an export file
-            images, # image files and folders
+def predict_images(model:str|Path, # an export file (the export.pth of `onecycle train`, or `learn.export`)
+            images:list, # image files and folders (searched recursively for images)
             bs:int=64, # images per batch
-            device=None # where to predict (None: a GPU when there is one)
-           ) -> list:
+            device:str|None=None # where to predict: 'cpu', 'cuda', ...; None: a GPU when there is one
+           ) -> list: # one dict per image: file, label, index, probability, probabilities
     "Predict every image with the exported `model`: a list of dicts (file, label, index, probability, probabilities)"
+    _chapters()
+    from onecycle.vision.learner import load_learner
     learn = load_learner(model, cpu=device is not None)   # cpu=False: the default device, a GPU when there is one
     if device is not None: learn.dls.to(device); learn.model.to(device)
     files = _image_list(images)
@@ -186,6 +229,7 @@ _rate = _arg(float, lambda v: v > 0 and not math.isinf(v), "'auto' or a positive
 def _lr(s): return s if s == 'auto' else _rate(s)
 
 def _device(s):
+    import torch
     try: d = torch.device(s)
     except (RuntimeError, ValueError): raise argparse.ArgumentTypeError(f"{s!r} is not a device: use cpu, cuda, cuda:1 or mps") from None
     if d.type == 'cuda' and not torch.cuda.is_available(): raise argparse.ArgumentTypeError(f"{s!r}: this machine has no CUDA GPU; use --device cpu")
@@ -212,6 +256,7 @@ def _add_common(p):
 def make_parser() -> argparse.ArgumentParser:
     "The `onecycle` command's argument parser"
     p = argparse.ArgumentParser(prog='onecycle', description='Train image classifiers with the 1-cycle policy.')
+    p.add_argument('--version', action='version', version=f'onecycle {onecycle.__version__}', help="print onecycle's version and exit")
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error instead of one line')
     sub = p.add_subparsers(dest='command', required=True, metavar='{train,lr-find,predict}')
     t = sub.add_parser('train', help='find a learning rate, train with 1-cycle, evaluate and save',
@@ -240,9 +285,12 @@ def make_parser() -> argparse.ArgumentParser:
     q.add_argument('--device', type=_device, default=None, help='cpu, cuda, ... (default: a GPU when there is one; or $ONECYCLE_DEVICE)')
     return p
 
-def main(argv=None):
+def main(argv:list|None=None # the arguments, without the program's name; None: those of the command line
+        ):
     "Entry point of the `onecycle` command"
     a = make_parser().parse_args(argv)
+    from onecycle.data.external import DataError
+    from onecycle.callback.checkpoint import CheckpointError
     kw = {k: v for k, v in vars(a).items() if k not in ('command', 'debug')}
     if a.command == 'predict':
         try: res = predict_images(a.model, a.images, bs=a.bs, device=a.device)
@@ -264,5 +312,5 @@ def main(argv=None):
 
 def cli():
     "The console script: no plot windows, plots go to files"
-    matplotlib.use('Agg')
+    os.environ['MPLBACKEND'] = 'Agg'   # matplotlib reads it when a command first imports it
     main()

@@ -22,9 +22,16 @@ def _bars_visible() -> bool:
     try: return sys.stdout.isatty()
     except (AttributeError, ValueError): return False
 
+class _ConsoleBar(fp.ConsoleProgressBar):
+    "fastprogress's text bar, which, when it is not to stay, erases its whole line at the end, its label too"
+    def on_iter_end(self):
+        if not self.leave and fp.printing(): print('\r' + ' ' * self.max_len, end='\r', flush=True)
+        fp.ProgressBar.on_iter_end(self)
+
 def _bar(total:int, label:str, leave:bool):
     "A fastprogress bar over `total` steps named `label` (before the bar in a terminal, after the counts in a notebook)"
-    bar = fp.progress_bar(range(total), leave=leave)
+    cls = _ConsoleBar if fp.progress_bar is fp.ConsoleProgressBar else fp.progress_bar
+    bar = cls(range(total), leave=leave)
     if isinstance(bar, fp.ConsoleProgressBar): bar.prefix = f'{label} :'
     else: bar.comment = label
     return bar

@@ -9,7 +9,7 @@ __all__ = ['sched_lin', 'sched_cos', 'sched_exp', 'sched_no', 'sched_poly', 'Sch
            'ParamScheduler']
 
 # %% ../../nbs/07_callback.schedule.ipynb #9bf19631
-import math, numbers, warnings
+import bisect, math, numbers, warnings
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -71,12 +71,13 @@ def combine_scheds(pcts:list|tuple, # the fraction of training each phase lasts,
     if len(pcts) != len(scheds): raise ValueError(f"combine_scheds: {len(pcts)} pcts for {len(scheds)} schedules")
     if any(p < 0 for p in pcts) or not math.isclose(sum(pcts), 1, abs_tol=1e-9):
         raise ValueError(f"combine_scheds: pcts must be non-negative and add up to 1, got {pcts}")
-    bounds = np.cumsum([0.] + pcts)
+    bounds = np.cumsum([0.] + pcts).tolist()   # plain floats: this runs before every batch, and numpy calls cost microseconds
+    inner, last = bounds[1:-1], len(pcts) - 1
     def _combined(pos):
         pos = min(max(pos, 0.), 1.)
-        i = int(np.searchsorted(bounds[1:-1], pos, side='right')) if len(pcts) > 1 else 0
+        i = bisect.bisect_right(inner, pos)
         while pcts[i] == 0: i += 1
-        return scheds[i]((pos - bounds[i]) / pcts[i]) if pos < bounds[i + 1] or i == len(pcts) - 1 else scheds[i](1.)
+        return scheds[i]((pos - bounds[i]) / pcts[i]) if pos < bounds[i + 1] or i == last else scheds[i](1.)
     return _combined
 
 # %% ../../nbs/07_callback.schedule.ipynb #0b75dd5c
@@ -96,6 +97,11 @@ def set_hyper(pg:dict, # one of the optimizer's `param_groups`
         elif k is not None: pg['momentum'] = v
     else: pg[_KEYS.get(name, name)] = v
 
+def _per_group(v, n:int) -> list:
+    "`v`, a number or one value per group, as `n` Python floats"
+    if isinstance(v, numbers.Real): return [float(v)] * n
+    return np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).tolist()
+
 class ParamScheduler(Callback):
     "Set the optimizer's hyperparameters before each training batch from `scheds` (name -> function of pos)"
     order = 10
@@ -104,6 +110,7 @@ class ParamScheduler(Callback):
         self.scheds = scheds
     def before_fit(self):
         self.total = max(1, self.learn.n_epoch * len(self.learn.dls.train) - 1)
+        self.n = self.learn.n_groups   # splitter groups: fixed for the fit (the optimizer's group dicts may be replaced, by a resume)
         pg = self.learn.opt.param_groups[0]
         for name in self.scheds:
             if name == 'mom' and _mom_key(pg) is None:
@@ -120,10 +127,7 @@ class ParamScheduler(Callback):
         if not self.learn.training: return
         pos, learn = self._pos(), self.learn
         for name, f in self.scheds.items():
-            v = f(pos)
-            vs = [float(x) for x in np.broadcast_to(np.asarray(v, dtype=np.float64), (learn.n_groups,))] if np.ndim(v) \
-                 else [float(v)] * learn.n_groups   # one value per splitter group
-            for pg, x in zip(learn.opt.param_groups, learn.group_values(vs)):
+            for pg, x in zip(learn.opt.param_groups, learn.group_values(_per_group(f(pos), self.n))):
                 if name != 'wd' or pg.get('do_wd', True): set_hyper(pg, name, x)  # exempt groups keep weight_decay=0
     def __repr__(self): return f"ParamScheduler({list(self.scheds)})"
 
@@ -180,6 +184,7 @@ def fit_one_cycle(self:Learner,
     _check_pos('div', div); _check_pos('div_final', div_final); _check_moms(moms)
     if not 0 < pct_start < 1: raise ValueError(f"fit_one_cycle: pct_start must be in (0, 1), got {pct_start!r}")
     lr_max = self.lr_per_group(self.lr if lr_max is None else lr_max)
+    if (lr_max == lr_max[0]).all(): lr_max = float(lr_max[0])   # one rate for all: float arithmetic, the same values, faster
     total = n_epoch * len(self.dls.train)
     pcts = _one_cycle_phases(total, pct_start, three_phase)
     lo, hi, end = lr_max / div, lr_max, lr_max / div_final

@@ -185,6 +185,7 @@ def progressive_sizes(epochs:int, # number of epochs of the fit
 class _FlipInputs(Callback):
     "Mirror the image inputs of every batch left to right"
     order = -10
+    bar_label = 'flipped predictions'   # the progress bar of the second pass says which one it is
     def before_batch(self): self.learn.xb = tuple(x.flip(-1) if x.ndim == 4 else x for x in self.xb)
 
 @patch

@@ -34,6 +34,7 @@ from onecycle.core import set_seed
 from onecycle.data.load import fashion_mnist_dls
 from onecycle.learner import Learner, Callback, accuracy
 from onecycle.vision.models import resnet_small
+from augment import cpu_name  # bench/augment.py: the CPU's model name from /proc/cpuinfo
 from onecycle.callback.precision import cpu_has_bf16  # also patches compile, to_bf16, to_channels_last onto Learner
 
 LR, BS = 1e-3, 256
@@ -46,9 +47,6 @@ class TrainTimer(Callback):
     def after_train(self): self.times.append(time.perf_counter() - self.t0)
 
 
-def cpu_name():
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 
 def make_learner(dls, init, compiled, fast):

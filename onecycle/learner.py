@@ -721,13 +721,15 @@ class EpochRow(list):
     def __init__(self, names:list, # the names of the positions: train_loss, valid_loss and the metrics
                  vals:list, # their values
                  epoch:int, # the epoch (by name only)
-                 time:float # its seconds (by name only)
+                 time:float, # its seconds (by name only)
+                 extra:dict|None=None, # columns that callbacks add (`epoch_cols`, e.g. the training image size), by name only
                 ):
-        super().__init__(vals); self.names, self.epoch, self.time = list(names), epoch, time
-    def keys(self) -> list: return ['epoch', *self.names, 'time']
+        super().__init__(vals); self.names, self.epoch, self.time, self.extra = list(names), epoch, time, dict(extra or {})
+    def keys(self) -> list: return ['epoch', *self.names, *self.extra, 'time']
     def __getitem__(self, k):
         if not isinstance(k, str): return super().__getitem__(k)
         if k in ('epoch', 'time'): return getattr(self, k)
+        if k in self.extra: return self.extra[k]
         if k not in self.names: raise KeyError(f"Recorder.values: no column {k!r}; the columns are {self.keys()}")
         return super().__getitem__(self.names.index(k))
     def get(self,
@@ -739,10 +741,22 @@ class EpochRow(list):
     def items(self) -> list: return [(k, self[k]) for k in self.keys()]
     def to_dict(self) -> dict: return dict(self.items())
     @classmethod
-    def from_dict(cls, d:dict): return cls([k for k in d if k not in ('epoch', 'time')], [v for k, v in d.items() if k not in ('epoch', 'time')], d['epoch'], d['time'])
+    def from_dict(cls,
+                  d:dict, # what `to_dict` returned
+                  extra:list|tuple=(), # which keys of `d` are by-name columns (`extra`) rather than positions
+                 ) -> 'EpochRow':
+        "The row back from `to_dict`'s dict"
+        pos = [k for k in d if k not in ('epoch', 'time', *extra)]
+        return cls(pos, [d[k] for k in pos], d['epoch'], d['time'], {k: d[k] for k in extra if k in d})
     def __repr__(self): return 'EpochRow(' + ', '.join(f'{k}={v!r}' for k, v in self.to_dict().items()) + ')'
 
 # %% ../nbs/05_learner.ipynb #81ffca10
+def _fmt_col(v) -> str:
+    "A callback's column in the epoch table: floats as the metrics, (h, w) sizes as 20x24, the rest as str"
+    if isinstance(v, float): return f'{v:.6f}'
+    if isinstance(v, (tuple, list)): return 'x'.join(str(x) for x in v)
+    return str(v)
+
 class Recorder(Callback):
     "Keeps the loss, learning rate and momentum of each training batch, and a row of results for each epoch"
     order = 50
@@ -751,7 +765,12 @@ class Recorder(Callback):
 
     @property
     def metric_names(self) -> list:
-        return ['epoch', 'train_loss', 'valid_loss', *[m.name for m in self.learn.metrics], 'time']
+        "The columns of the epoch table: epoch, the losses, the metrics, the callbacks' `epoch_cols`, time"
+        return ['epoch', 'train_loss', 'valid_loss', *[m.name for m in self.learn.metrics], *self._cols(), 'time']
+
+    def _cols(self) -> dict:
+        "The columns that callbacks add: each callback whose class defines `epoch_cols` (a dict, name -> this epoch's value)"
+        return {k: v for cb in self.learn.cbs if getattr(type(cb), 'epoch_cols', None) is not None for k, v in cb.epoch_cols.items()}
 
     @property
     def raw_losses(self) -> torch.Tensor:
@@ -778,7 +797,7 @@ class Recorder(Callback):
 
     def state_dict(self) -> dict:
         "The whole history (rows, per-batch rates, momenta and losses) and the losses of the epoch under way"
-        return {'values': [r.to_dict() for r in self.values], 'valid_values': self.valid_values, 'lrs': self.lrs, 'moms': self.moms, 'epoch_iters': self.epoch_iters,
+        return {'values': [r.to_dict() for r in self.values], 'extra_cols': [list(r.extra) for r in self.values], 'valid_values': self.valid_values, 'lrs': self.lrs, 'moms': self.moms, 'epoch_iters': self.epoch_iters,
                 'losses': self.raw_losses, 'epoch_losses': torch.stack(self._losses) if self._losses else torch.zeros(0),
                 'epoch_bss': self._bss}
 
@@ -786,7 +805,9 @@ class Recorder(Callback):
                         st:dict, # what `state_dict` returned, as read back from a checkpoint
                        ):
         "Take back the history `state_dict` gave, so a resumed run's results go on from there"
-        self.values, self.lrs, self.moms = [EpochRow.from_dict(r) for r in st['values']], list(st['lrs']), list(st['moms'])
+        extra = st.get('extra_cols') or [()] * len(st['values'])   # checkpoints written before epoch_cols have none
+        self.values = [EpochRow.from_dict(r, x) for r, x in zip(st['values'], extra)]
+        self.lrs, self.moms = list(st['lrs']), list(st['moms'])
         self.valid_values = st.get('valid_values')
         self.epoch_iters, self._bss = list(st['epoch_iters']), list(st['epoch_bss'])
         self._chunks = [st['losses']] if len(st['losses']) else []
@@ -826,10 +847,11 @@ class Recorder(Callback):
 
     def after_epoch(self):
         vals = self._epoch_vals or [math.nan] * (1 + len(self.learn.metrics)) + _as_floats([self._train_loss])
-        row = EpochRow(self.metric_names[1:-1], [vals[-1], *vals[:-1]], self.learn.epoch, time.perf_counter() - self._t0)
+        names, extra = ['train_loss', 'valid_loss', *[m.name for m in self.learn.metrics]], self._cols()
+        row = EpochRow(names, [vals[-1], *vals[:-1]], self.learn.epoch, time.perf_counter() - self._t0, extra)
         self.values.append(row); self.epoch_iters.append(len(self.lrs))
         if len(self.values) == 1: self.learn.log_row(self.metric_names)
-        self.learn.log_row([str(row.epoch), *[f'{v:.6f}' for v in row], _fmt_time(row.time)])
+        self.learn.log_row([str(row.epoch), *[f'{v:.6f}' for v in row], *[_fmt_col(v) for v in extra.values()], _fmt_time(row.time)])
         self._train_loss = None
 
 # %% ../nbs/05_learner.ipynb #2b6c9d45
@@ -857,6 +879,7 @@ def plot_loss(self:Recorder,
               skip_start:int=5, # how many of the first batches to leave out (their loss is far above the rest)
               with_valid:bool=True, # also plot the validation loss of each epoch
               ax:object|None=None, # a matplotlib `Axes` to draw on; None: a new figure
+              show_cols:bool=True, # mark the epochs where a callback's column (`epoch_cols`, e.g. progressive resizing's size) changes
              ):
     "Plot the training loss per batch (after the first `skip_start`) and the validation loss per epoch"
     import matplotlib.pyplot as plt
@@ -865,6 +888,17 @@ def plot_loss(self:Recorder,
     ax.plot(range(skip_start, len(losses)), losses[skip_start:], label='train')
     if with_valid and self.values:
         ax.plot(self.epoch_iters, [v['valid_loss'] for v in self.values], 'o-', label='valid')
+    if show_cols and self.values:
+        for k in self.values[-1].extra:   # a dotted line where the value changes, labelled with the new value
+            prev = object()
+            for i, r in enumerate(self.values):
+                v = r.extra.get(k)
+                if v == prev: continue
+                x = self.epoch_iters[i - 1] if i else 0
+                if i: ax.axvline(x, color='grey', ls=':', lw=1)
+                ax.annotate(f'{k} {_fmt_col(v)}', (x, 1), xycoords=('data', 'axes fraction'), xytext=(3, -12),
+                            textcoords='offset points', fontsize=8, color='grey')
+                prev = v
     ax.set_xlabel('batch'); ax.set_ylabel('loss'); ax.legend()
     return ax
 

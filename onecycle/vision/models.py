@@ -165,6 +165,10 @@ class ProgressiveResize(Callback):
         self.tfm = BatchResize()
         self.learn.dls.train.batch_tfms.append(self.tfm)
     def before_epoch(self): self.tfm.size = self.size_at(self.epoch)
+    @property
+    def epoch_cols(self) -> dict:
+        "The epoch's training size as a column of the epoch table (and a mark on `plot_loss`)"
+        return {'size': self.size_at(getattr(self.learn, 'epoch', 0))}
     def _remove(self):
         tfms = self.learn.dls.train.batch_tfms
         if getattr(self, 'tfm', None) in tfms: tfms.remove(self.tfm)

@@ -5,6 +5,10 @@ Every library trains the same model from the same initial weights on the same Fa
 (`torch.set_num_threads(1)` unless --threads says otherwise). onecycle reads them through its own in-memory loader;
 the hand-written loop, fastai and Lightning read them from `Batches` below, which slices the same tensors in the same
 order (the same seeded permutation), so all four do the same arithmetic and their losses can be compared.
+`Batches` gathers a shuffled batch with `x[idx]`, as a hand-written loop does; onecycle's `TensorLoader` gathers with
+`index_select`, which for Fashion-MNIST's uint8 images is about ten times faster on the CPU. So the loop part also
+times `hand_gather`, the same hand loop over `Batches(gather=True)` (`index_select`): against it the ratio is
+onecycle's own cost (callbacks, dispatch, metrics) with the gather made equal.
 
 Parts (each in fresh worker processes, one per library; the parent asks each worker in turn for one run, the order
 rotating every round, after one warm-up run each; a garbage collection before each run):
@@ -79,9 +83,9 @@ def setup_worker(threads):
 
 class Batches:
     "Batches sliced from in-memory tensors in a seeded random order, with onecycle's batch transforms (for the hand loop, fastai and Lightning)"
-    def __init__(self, x, y, bs, shuffle, tfms, seed=0, train=None, channels_last=False):
+    def __init__(self, x, y, bs, shuffle, tfms, seed=0, train=None, channels_last=False, gather=False):
         import torch
-        self.x, self.y, self.bs, self.shuffle, self.tfms, self.seed = x, y, bs, shuffle, list(tfms), seed
+        self.x, self.y, self.bs, self.shuffle, self.tfms, self.seed, self.gather = x, y, bs, shuffle, list(tfms), seed, gather
         self.train, self.channels_last = shuffle if train is None else train, channels_last
         self.g, self.device = torch.Generator().manual_seed(seed), x.device
     def reset(self): self.g.manual_seed(self.seed); return self  # every run sees the same order
@@ -92,9 +96,11 @@ class Batches:
         order = torch.randperm(len(self.x), generator=self.g) if self.shuffle else None
         for i in range(len(self)):
             sl = slice(i * self.bs, (i + 1) * self.bs) if order is None else order[i * self.bs:(i + 1) * self.bs]
-            xb = apply_batch_tfms(self.x[sl], self.tfms, self.train, self.g)
+            if self.gather and order is not None: xb, yb = self.x.index_select(0, sl), self.y.index_select(0, sl)
+            else: xb, yb = self.x[sl], self.y[sl]   # x[idx], as a hand-written loop indexes
+            xb = apply_batch_tfms(xb, self.tfms, self.train, self.g)
             if self.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
-            yield xb, self.y[sl]
+            yield xb, yb
 
 
 def load_data(n, bs, augment=False, pad=2):
@@ -185,8 +191,8 @@ def make_loop_run(lib, model_key, n):
     from onecycle.core import set_seed
     dls, (xt, yt, xv, yv, tfms) = load_data(n, BS)
     set_seed(0); init = MODELS[model_key]()
-    train, valid = Batches(xt, yt, BS, True, tfms), Batches(xv, yv, 2 * BS, False, tfms)
-    if lib == 'hand':
+    train, valid = Batches(xt, yt, BS, True, tfms, gather=lib == 'hand_gather'), Batches(xv, yv, 2 * BS, False, tfms)
+    if lib in ('hand', 'hand_gather'):
         return lambda: hand_sgd_epoch(copy.deepcopy(init), train.reset(), valid)
     if lib == 'onecycle':
         from onecycle.learner import Learner, accuracy
@@ -452,11 +458,12 @@ def main():
     for part in a.parts:
         for key in models:
             for n in (sizes if part == 'loop' else [lr_n]):
-                times, res, mem, v = alternate(['hand'] + libs, lambda lib: Worker(lib, part, a, key, n), runs)
+                base = ['hand', 'hand_gather'] if part == 'loop' else ['hand']   # hand_gather: the loop with index_select
+                times, res, mem, v = alternate(base + libs, lambda lib: Worker(lib, part, a, key, n), runs)
                 vers.update(v)
                 hand = times['hand']
                 what = f"{names[key]}, {n:,} images" + (' (+ validation on %s)' % f'{min(10000, max(BS, n // 6)):,}' if part == 'loop' else '')
-                for lib in ['hand'] + libs:
+                for lib in base + libs:
                     med = statistics.median(times[lib])
                     paired = statistics.median(t / h for t, h in zip(times[lib], hand))
                     rows.append((part, what, lib, med, med / statistics.median(hand), paired, mem[lib], fmt_res(part, res[lib])))

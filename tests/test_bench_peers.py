@@ -2,7 +2,7 @@
 
 It checks the table's shape and the arithmetic that must hold whatever the machine's load: the hand-written rows are
 1.000, every row ran in its own process (a peak memory), onecycle's loop reaches the hand loop's losses (same batches,
-same SGD and 1-cycle), and its lr_find took all 100 steps from the same first loss. No wall time is asserted.
+same SGD and 1-cycle), the index_select hand loop (hand_gather) the same losses as x[idx], and its lr_find took all 100 steps from the same first loss. No wall time is asserted.
 """
 import subprocess, sys
 from conftest import ROOT
@@ -24,15 +24,16 @@ def test_peers_quick(tmp_path):
     for word in ('UTC', 'cores', 'torch 2.', 'onecycle ', '1 thread(s) per process', 'load average'): assert word in head, (word, head)
     assert 'fastai' not in head and 'lightning' not in head     # --quick needs neither
     rows = parse_table(text)
-    assert [(p, lib) for p, _, lib, *_ in rows] == [('loop', 'hand'), ('loop', 'onecycle'), ('lr_find', 'hand'), ('lr_find', 'onecycle')]
+    assert [(p, lib) for p, _, lib, *_ in rows] == [('loop', 'hand'), ('loop', 'hand_gather'), ('loop', 'onecycle'), ('lr_find', 'hand'), ('lr_find', 'onecycle')]
     for part, work, lib, med, ratio, paired, mem, res in rows:
         assert float(med) > 0 and float(ratio) > 0 and float(paired) > 0, (lib, med, ratio, paired)
         assert 100 < float(mem) < 20000, (lib, mem)               # MiB of one worker process
         if lib == 'hand': assert ratio == paired == '1.000'
-    (_, _, _, _, _, _, _, hand_loop), (_, _, _, _, _, _, _, oc_loop) = rows[:2]
+    hand_loop, gather_loop, oc_loop = [r[-1] for r in rows[:3]]
+    assert gather_loop == hand_loop                               # index_select gathers the same batches as x[idx]
     hl, ol = [float(x) for x in hand_loop.split(',')], [float(x) for x in oc_loop.split(',')]
     assert max(abs(h - o) for h, o in zip(hl, ol)) < 2e-3, (hand_loop, oc_loop)  # the same arithmetic
     assert 0.1 < ol[2] <= 1                                       # an accuracy
-    hand_lf, oc_lf = rows[2][-1], rows[3][-1]
+    hand_lf, oc_lf = rows[3][-1], rows[4][-1]
     assert hand_lf.startswith('100 steps') and oc_lf.startswith('100 steps'), (hand_lf, oc_lf)
     assert hand_lf.split('loss ')[1].split(' ->')[0] == oc_lf.split('loss ')[1].split(' ->')[0]  # the same first step

@@ -153,8 +153,9 @@ class TensorLoader(_Resumable):
         order, first = self._begin_pass(self._draw)
         try:
             for i in range(first, len(self)):
-                sl = slice(i*bs, (i+1)*bs) if order is None else order[i*bs:(i+1)*bs]
-                b = [t[sl] for t in self.tensors]
+                if order is None: b = [t[i*bs:(i+1)*bs] for t in self.tensors]   # in order: views, no copy
+                else:   # index_select, not t[idx]: on the CPU it gathers uint8 images about ten times faster
+                    idx = order[i*bs:(i+1)*bs]; b = [t.index_select(0, idx) for t in self.tensors]
                 self._seed_batch(i)
                 xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
                 self._done = i + 1

@@ -77,7 +77,7 @@ def _versions() -> dict:
             'onecycle': onecycle.__version__, 'platform': platform.platform()}
 
 def _set_precision(learn, precision):
-    if precision == 'auto': learn.to_fast()   # on this CPU, measured: 50 ms per step instead of 93 in fp32
+    if precision == 'auto': learn.to_fast()   # bf16 + channels_last where the CPU (or GPU) computes bf16 natively
     elif precision == 'bf16': learn.to_bf16()
     elif precision == 'fp16': learn.to_fp16()
     elif precision == 'fp32': learn.to_fp32()

@@ -2,7 +2,7 @@
 
 Screenshots are kept in test-artifacts/ (ignored by git) for a person to look at: the desktop ones at 1400 px,
 mobile-*.png at 400 px."""
-import functools, http.server, shutil, tempfile, threading
+import functools, http.server, shutil, tempfile, threading, time
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -47,6 +47,12 @@ def browser():
         drv.quit()
 
 
+def scroll_to(browser, el):
+    "Scroll `el` to the middle of the window, then wait out the header's fade from the site's name to the page's title"
+    browser.execute_script('arguments[0].scrollIntoView({block: "center"})', el)
+    time.sleep(0.6)
+
+
 def open_page(browser, url, shot, size=DESKTOP):
     browser.set_window_size(*size)
     browser.get(url)
@@ -86,7 +92,7 @@ def test_core_api_page(site, browser):
     assert 'Core' in sidebar(browser)
     imgs = rendered_images(browser)
     assert imgs, 'the core page shows no plot'
-    browser.execute_script('arguments[0].scrollIntoView()', imgs[0])
+    scroll_to(browser, imgs[0])
     browser.save_screenshot(str(ARTIFACTS/'core-plot.png'))
     src = browser.find_element(By.TAG_NAME, 'article').text
     assert 'show_doc(' not in src and '#| ' not in src, 'nbdev directives leak into the page'
@@ -142,7 +148,7 @@ def test_results_table_visible(site, browser):
     tables = [t for t in browser.find_elements(By.CSS_SELECTOR, 'article table') if 'test accuracy' in t.text]
     assert tables, 'no results table on the home page'
     t = tables[0]
-    js(browser, 'arguments[0].scrollIntoView({block: "center"})', t)
+    scroll_to(browser, t)
     browser.save_screenshot(str(ARTIFACTS/'results-table.png'))
     box = js(browser, 'var r = arguments[0].getBoundingClientRect(), a = document.querySelector("article").getBoundingClientRect();'
                       'return [r.left, r.right, a.left, a.right, arguments[0].scrollWidth, arguments[0].clientWidth, window.innerWidth]', t)
@@ -163,7 +169,7 @@ def test_maths_rendered(site, browser):
     assert len(maths) >= 5, len(maths)
     text = browser.find_element(By.TAG_NAME, 'article').text
     assert '\\beta' not in text and '$a_k' not in text, 'raw LaTeX left on the page'
-    js(browser, 'arguments[0].scrollIntoView({block: "center"})', maths[1])
+    scroll_to(browser, maths[1])
     browser.save_screenshot(str(ARTIFACTS/'lr-finder-maths.png'))
     assert js(browser, 'return document.fonts.check("16px KaTeX_Main")'), "KaTeX's fonts did not load"
     assert not browser.find_elements(By.CSS_SELECTOR, 'script[src=""]')

@@ -1,6 +1,6 @@
 """Every link inside the built site (_site/) leads somewhere: no missing page or anchor, no link to a notebook file,
 no id twice on a page, no script or stylesheet that loads nothing. A crawler over the files: no browser needed."""
-import collections, posixpath, sys
+import collections, posixpath, re, sys
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
 import pytest
@@ -18,12 +18,22 @@ EXPECTED_BROKEN = set()  # (page, link) pairs known to be broken, to be fixed; t
 CHECKED = (('a', 'href'), ('link', 'href'), ('img', 'src'), ('script', 'src'), ('iframe', 'src'), ('source', 'src'))
 
 
+_RAW_LINK = re.compile(r'\]\((?:https?://|[\w./-]+\.html)[^)\s]*\)')  # `[text](url)` that reached the page as text
+
+
+def raw_links(soup) -> list:
+    "Markdown links shown as text in a page's prose (outside code), as a link wrapped in a second link renders"
+    return [m for s in soup.find_all(string=True) if not s.find_parent(('code', 'pre', 'script', 'style', 'textarea'))
+            for m in _RAW_LINK.findall(s)]
+
+
 def crawl(site: Path) -> list:
     "[(problem, page, link or id)] over every HTML page of `site`"
     pages, problems = {}, []
     for p in sorted(site.rglob('*.html')):
         rel = p.relative_to(site).as_posix()
         soup = BeautifulSoup(p.read_text(encoding='utf-8'), 'html.parser')
+        problems += [('raw markdown link', rel, m) for m in raw_links(soup)]
         ids = [t['id'] for t in soup.find_all(id=True)] + [t['name'] for t in soup.find_all('a', attrs={'name': True})]
         problems += [('duplicate id', rel, i) for i, n in collections.Counter(ids).items() if n > 1]
         pages[rel] = (soup, set(ids))
@@ -62,6 +72,15 @@ def test_no_broken_links(site):
 def test_no_links_to_notebook_files(site):
     bad = [p for p in site['problems'] if p[0] == 'link to a notebook file']
     assert not bad, 'links to .ipynb files (link to the page instead):\n' + '\n'.join(map(str, bad))
+
+
+def test_no_raw_markdown_links(site):
+    "No `[text](url)` shown as text: a link written by hand in a notebook and linked again by the build rendered so"
+    bad = [p for p in site['problems'] if p[0] == 'raw markdown link']
+    assert not bad, 'markdown links rendered as text (write the name in backticks and let the build link it):\n' + '\n'.join(map(str, bad))
+    page = BeautifulSoup('<p>the finder\'s [<a href="x.html#steep"><code>steep</code></a>](08_callback.lr_finder.html#steep) '
+                         'suggestion</p><pre>[a](b.html)</pre>', 'html.parser')
+    assert raw_links(page) == ['](08_callback.lr_finder.html#steep)']
 
 
 def test_ids_unique(site):

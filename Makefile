@@ -14,11 +14,15 @@ test: setup sysdeps data
 
 ## setup: create .venv if missing and install onecycle editable with its dev extra
 setup: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: $(VENV)/pyproject.toml.installed
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
+# a copy of pyproject.toml that changes only when its text does: nbdev-export rewrites pyproject.toml with the same
+# text on every export (so every test run), and its new timestamp alone must not reinstall the package
+$(VENV)/pyproject.toml.installed: pyproject.toml
+	@mkdir -p $(VENV); cmp -s $< $@ || cp $< $@
 
 ## sysdeps: Debian's chromium (browser test) and dataset-fashion-mnist, when we are root (or have sudo) and apt-get
 sysdeps:

@@ -15,3 +15,13 @@ def test_package_matches_notebooks():
     subprocess.run([str(BIN/'nbdev-export')], cwd=ROOT, check=True)
     after = git_changes('onecycle')
     assert after == before, f"nbdev-export changed the package: edit the notebooks, run nbdev-export, commit both.\n{after}"
+
+
+@pytest.mark.skipif(not (shutil.which('make') and (ROOT/'.venv'/'.installed').exists()), reason='no make, or no installed .venv')
+def test_export_does_not_force_a_reinstall():
+    "nbdev-export rewrites pyproject.toml with the same text; `make setup` after it must not reinstall the package"
+    subprocess.run([str(BIN/'nbdev-export')], cwd=ROOT, check=True)
+    subprocess.run(['make', '-s', 'setup'], cwd=ROOT, check=True, capture_output=True)  # settles a first copy of the file
+    (ROOT/'pyproject.toml').touch()                                                    # what every export does to it
+    r = subprocess.run(['make', 'setup'], cwd=ROOT, check=True, capture_output=True, text=True)
+    assert 'pip install' not in r.stdout, f"`make setup` reinstalls after pyproject.toml was only touched:\n{r.stdout}"

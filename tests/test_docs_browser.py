@@ -201,6 +201,25 @@ def test_mobile_pages_fit(site, browser):
         assert js(browser, 'return document.documentElement.scrollWidth') <= js(browser, 'return window.innerWidth') + 1, page
 
 
+def test_epoch_tables(site, browser):
+    "A Learner's results table is an HTML table on the site: whole at 1400 px, inside its own box at 400 px"
+    for size, shot in ((DESKTOP, 'epoch-table.png'), (MOBILE, 'mobile-epoch-table.png')):
+        open_page(browser, site['url'] + 'tutorials/01_quick_start.html', shot, size=size)
+        tables = browser.find_elements(By.CSS_SELECTOR, 'table.epoch-table')
+        assert len(tables) >= 2, 'the quick start shows its two results tables as text, not as tables'
+        t = tables[-1]
+        assert [e.text for e in t.find_elements(By.CSS_SELECTOR, 'th')][:3] == ['epoch', 'train_loss', 'valid_loss']
+        assert len(t.find_elements(By.CSS_SELECTOR, 'tbody tr')) == 13
+        scroll_to(browser, t)
+        browser.save_screenshot(str(ARTIFACTS/shot))
+        left, right, aleft, aright, sw, cw = js(browser, 'var r = arguments[0].getBoundingClientRect(), '
+            'a = document.querySelector("article").getBoundingClientRect(); '
+            'return [r.left, r.right, a.left, a.right, arguments[0].scrollWidth, arguments[0].clientWidth]', t)
+        assert aleft - 1 <= left and right <= aright + 1, f'the results table leaves the column at {size}'
+        if size == DESKTOP: assert sw <= cw + 1, f'the results table scrolls at 1400 px: {sw} px in {cw}'
+        assert js(browser, 'return document.documentElement.scrollWidth') <= js(browser, 'return window.innerWidth') + 1
+
+
 def test_dark_mode(site, browser):
     "The header's toggle switches to the dark palette and back, and the choice survives a page change"
     open_page(browser, site['url'] + 'index.html', 'light.png')

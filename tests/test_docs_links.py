@@ -138,3 +138,19 @@ def test_reading_order():
     assert {p.as_posix() for _, p in lessons} == {p.relative_to(ROOT/'nbs').as_posix() for p in (ROOT/'nbs'/'tutorials').glob('*.ipynb')}
     names = [p.name for _, p in ref]
     assert names == sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if p.name != 'index.ipynb'), names
+
+
+def test_epoch_tables_become_tables():
+    "The build turns a printed results table into an HTML table and keeps the text around it as text"
+    text = ('lr_find suggests 1e-2\nepoch       train_loss  valid_loss  accuracy    size        time\n'
+            '0           1.247003    1.333332    0.655400    20          00:11\n'
+            '1           0.881435    1.386201    0.600100    20          00:10\nfinal accuracy 0.9\n')
+    outs = build_docs.epoch_tables([{'output_type': 'stream', 'name': 'stdout', 'text': text}])
+    assert [o['output_type'] for o in outs] == ['stream', 'display_data', 'stream']
+    assert outs[0]['text'] == 'lr_find suggests 1e-2\n' and outs[2]['text'] == 'final accuracy 0.9\n'
+    soup = BeautifulSoup(outs[1]['data']['text/html'], 'html.parser')
+    assert [th.text for th in soup.find_all('th')] == ['epoch', 'train_loss', 'valid_loss', 'accuracy', 'size', 'time']
+    assert [[td.text for td in tr.find_all('td')] for tr in soup.tbody.find_all('tr')][1] == ['1', '0.881435', '1.386201', '0.600100', '20', '00:10']
+    assert outs[1]['data']['text/plain'] == ''.join(text.splitlines(True)[1:4])
+    plain = [{'output_type': 'stream', 'name': 'stdout', 'text': 'epoch 1 of 3\nno table here\n'}]
+    assert build_docs.epoch_tables(plain) == plain

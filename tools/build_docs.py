@@ -216,6 +216,42 @@ _PRIVATE_LINK = re.compile(r'\[(`_[\w.]*`)\]\([^)\s]*#_[\w.]*\)')  # nbdev links
 _NB_LINK = re.compile(r'\]\((?![a-z]+:|/|#)([^)\s]+?)\.ipynb(#[^)\s]*)?\)')
 
 
+_EPOCH_HEAD = re.compile(r'^epoch(\s+\S+)*\s+time\s*$')  # the header line of a Learner's printed results table
+
+
+def _table_html(head: list, rows: list) -> str:
+    cell = lambda tag, v, i: f'<{tag} class="num">{html.escape(v)}</{tag}>' if i else f'<{tag}>{html.escape(v)}</{tag}>'
+    return ('<table class="epoch-table"><thead><tr>' + ''.join(cell('th', h, i) for i, h in enumerate(head)) +
+            '</tr></thead><tbody>' + ''.join('<tr>' + ''.join(cell('td', v, i) for i, v in enumerate(r)) + '</tr>'
+                                              for r in rows) + '</tbody></table>')
+
+
+def epoch_tables(outputs: list) -> list:
+    """`outputs` with each results table a Learner printed (a header `epoch ... time`, then one row per epoch with as
+    many columns) turned into an HTML table (its text kept as text/plain), so that it reads as a table on the site at
+    any width; the text before and after it stays a stream"""
+    out = []
+    for o in outputs:
+        if o.get('output_type') != 'stream':
+            out.append(o); continue
+        lines, text, i = ''.join(o['text']).splitlines(True), [], 0
+        def flush():
+            if text: out.append({**o, 'text': ''.join(text)}); text.clear()
+        while i < len(lines):
+            if _EPOCH_HEAD.match(lines[i].rstrip('\n')):
+                head, j = lines[i].split(), i + 1
+                while j < len(lines) and len(lines[j].split()) == len(head) and lines[j].split()[0].isdigit(): j += 1
+                if j > i + 1:
+                    flush()
+                    rows = [l.split() for l in lines[i + 1:j]]
+                    out.append({'output_type': 'display_data', 'metadata': {},
+                                'data': {'text/html': _table_html(head, rows), 'text/plain': ''.join(lines[i:j])}})
+                    i = j; continue
+            text.append(lines[i]); i += 1
+        flush()
+    return out
+
+
 def clean_notebook(path: Path, proc: Path, links: dict):
     """Make one processed notebook render in mkdocs-jupyter as it would in Quarto.
 
@@ -237,6 +273,7 @@ def clean_notebook(path: Path, proc: Path, links: dict):
             c['source'] = '\n'.join(lines)
             if opts.get('echo') == 'false': c.setdefault('metadata', {}).setdefault('tags', []).append('remove_input')
             if opts.get('output') == 'false': c['outputs'] = []
+            c['outputs'] = epoch_tables(c.get('outputs', []))
             for o in c.get('outputs', []):
                 md = o.get('data', {}).get('text/markdown')
                 if md is None: continue

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 from ..core import default_device, to_device
-from .transforms import apply_batch_tfms, Normalize, RandomFlip, RandomTranslate
+from .transforms import apply_batch_tfms, Normalize, TensorPoint, RandomFlip, RandomTranslate
 from .external import load_fashion_mnist
 
 # %% ../../nbs/03_data.load.ipynb #6b15bc97
@@ -120,6 +120,25 @@ class _Resumable:
         "Sharded: the augmentation of batch `i` depends only on (seed, epoch, rank, i), so ranks differ and resuming is exact"
         if self.sharding is not None: self.generator.manual_seed(hash((self.seed, self.epoch, self.sharding[0], i)) % 2**63)
 
+# %% ../../nbs/03_data.load.ipynb #0afe94ae
+def _batch_tfms(who:str, # the loader, for error messages
+                b:list, # the batch: `n_inp` inputs, then the targets
+                n_inp:int, # how many of `b` are inputs
+                tfms:list, # the batch transforms
+                train:bool, # a training batch (augmented)?
+                generator:torch.Generator, # the loader's generator, on the batch's device
+               ) -> tuple: # the batch, its inputs transformed and its point targets moved with them
+    "Apply `tfms` to the inputs of batch `b`; `TensorPoint` targets move with the one image input"
+    ys = list(b[n_inp:])
+    pk = [k for k, y in enumerate(ys) if isinstance(y, TensorPoint)] if tfms and n_inp else []
+    if not pk: return tuple([apply_batch_tfms(x, tfms, train, generator) for x in b[:n_inp]] + ys)
+    if n_inp != 1:
+        raise ValueError(f"{who}: the targets include points (TensorPoint), which the batch transforms move with the image "
+                         f"they mark, but the batch has {n_inp} inputs; use n_inp=1 (the image first), or leave batch_tfms empty")
+    x, moved = apply_batch_tfms(b[0], tfms, train, generator, points=[ys[k] for k in pk])
+    for k, p in zip(pk, moved): ys[k] = TensorPoint(p)
+    return (x, *ys)
+
 # %% ../../nbs/03_data.load.ipynb #5e81dcf7
 class TensorLoader(_Resumable):
     "Batches of tensors that live on `device`: each batch is a slice of an on-device permutation"
@@ -128,8 +147,8 @@ class TensorLoader(_Resumable):
                  shuffle:bool=False, # draw a new random order each pass
                  drop_last:bool=False, # leave out the last, smaller batch of each pass
                  device:torch.device|str|None=None, # where batches are made and augmented; None means `default_device()`
-                 batch_tfms:list|None=None, # batch transforms applied to the inputs on the device (see `apply_batch_tfms`); None: none
-                 n_inp:int=1, # how many of `tensors` are inputs (the rest are targets, left untransformed)
+                 batch_tfms:list|None=None, # batch transforms applied to the inputs on the device (see `apply_batch_tfms`), moving `TensorPoint` targets with them; None: none
+                 n_inp:int=1, # how many of `tensors` are inputs (the rest are targets, left untransformed but for `TensorPoint`s)
                  train:bool|None=None, # are these training batches (augmented)? None: the same as `shuffle`
                  seed:int|None=None, # seed of the order and augmentation; None draws one from PyTorch's global generator
                 ):
@@ -157,9 +176,9 @@ class TensorLoader(_Resumable):
                 else:   # index_select, not t[idx]: on the CPU it gathers uint8 images about ten times faster
                     idx = order[i*bs:(i+1)*bs]; b = [t.index_select(0, idx) for t in self.tensors]
                 self._seed_batch(i)
-                xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
+                out = _batch_tfms('TensorLoader', b, self.n_inp, self.batch_tfms, self.train, self.generator)
                 self._done = i + 1
-                yield tuple(xs + b[self.n_inp:])
+                yield out
         finally: self._end_pass()
 
     def one_batch(self): return next(iter(self))
@@ -228,6 +247,12 @@ def collate_items(items:list, # a batch's items as the dataset returns them: tup
         try: out.append(torch.stack([torch.as_tensor(p) for p in parts]))
         except RuntimeError as e:
             shapes = sorted({tuple(torch.as_tensor(p).shape) for p in parts})
+            sizes = [len(p) for p in parts] if all(isinstance(p, TensorPoint) for p in parts) else []
+            j = next((j for j, s in enumerate(sizes) if s != sizes[0]), None)
+            if j is not None:
+                raise RuntimeError(f"collate_items: element {k} of the items is points (TensorPoint), and the items of one batch "
+                                   f"have different numbers of points: the batch's item 0 has {sizes[0]}, its item {j} has "
+                                   f"{sizes[j]}. Every item needs the same number of points (n, 2); give each item all n points.") from e
             raise RuntimeError(f"collate_items: element {k} of the items has different shapes in one batch: {shapes[:4]}. "
                                f"Add an item transform that gives every item one size, e.g. item_tfms=Resize(224).") from e
     return tuple(out), skipped
@@ -241,8 +266,8 @@ class ItemLoader(_Resumable):
                  shuffle:bool=False, # draw a new random order each pass
                  drop_last:bool=False, # leave out the last, smaller batch of each pass
                  device:torch.device|str|None=None, # where batches are made and augmented; None means `default_device()`
-                 batch_tfms:list|None=None, # batch transforms applied to the inputs on the device (see `apply_batch_tfms`); None: none
-                 n_inp:int=1, # how many elements of each item are inputs (the rest are targets, left untransformed)
+                 batch_tfms:list|None=None, # batch transforms applied to the inputs on the device (see `apply_batch_tfms`), moving `TensorPoint` targets with them; None: none
+                 n_inp:int=1, # how many elements of each item are inputs (the rest are targets, left untransformed but for `TensorPoint`s)
                  train:bool|None=None, # are these training batches (augmented)? None: the same as `shuffle`
                  seed:int|None=None, # seed of the order, the items' loading and the augmentation; None draws one
                  num_workers:int|None=None, # worker processes loading items; 0 loads in this process; None: the CPU count, at most 8
@@ -297,9 +322,9 @@ class ItemLoader(_Resumable):
                 if b is None: continue
                 b = to_device(b, self.device, non_blocking=True)
                 self._seed_batch(i)
-                xs = [apply_batch_tfms(x, self.batch_tfms, self.train, self.generator) for x in b[:self.n_inp]]
+                out = _batch_tfms('ItemLoader', b, self.n_inp, self.batch_tfms, self.train, self.generator)
                 self._done = i + 1
-                yield tuple(xs + list(b[self.n_inp:]))
+                yield out
         finally: self._end_pass()
         if new:
             self.skipped.update(new)

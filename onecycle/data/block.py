@@ -9,8 +9,8 @@ __all__ = ['image_extensions', 'get_files', 'get_image_files', 'fashion_mnist_pn
            'get_csv_rows', 'ItemGetter', 'AttrGetter', 'RandomSplitter', 'GrandparentSplitter', 'IndexSplitter',
            'FuncSplitter', 'EndSplitter', 'MaskSplitter', 'FileSplitter', 'ColSplitter', 'TrainTestSplitter',
            'ImageError', 'load_image', 'TransformBlock', 'ImageReader', 'ImageBlock', 'CategoryBlock',
-           'BCEWithLogitsLossFlat', 'MSELossFlat', 'MultiCategoryBlock', 'RegressionBlock', 'ItemError', 'Datasets',
-           'DataBlock', 'ImageDataLoaders', 'decode_batch']
+           'BCEWithLogitsLossFlat', 'MSELossFlat', 'MultiCategoryBlock', 'RegressionBlock', 'PointScaler', 'PointBlock',
+           'ItemError', 'Datasets', 'DataBlock', 'ImageDataLoaders', 'decode_batch']
 
 # %% ../../nbs/04_data.block.ipynb #4706b2f5
 import csv, inspect, math, os, re, warnings
@@ -26,7 +26,7 @@ from torchvision.io import decode_image, ImageReadMode
 from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 import matplotlib.pyplot as plt
 from fastcore.basics import patch, listify
-from .transforms import IntToFloatTensor, Normalize, Resize, apply_batch_tfms
+from .transforms import IntToFloatTensor, Normalize, Resize, TensorPoint, apply_batch_tfms
 from .load import DataLoaders, ItemLoader, TensorLoader, collate_items
 
 # %% ../../nbs/04_data.block.ipynb #04db2808
@@ -647,19 +647,126 @@ class RegressionBlock(TransformBlock):
         return ', '.join(f'{x:.3g}' for x in torch.as_tensor(t).flatten().tolist())
     def __repr__(self): return f"RegressionBlock(n_out={self.n_out})"
 
+# %% ../../nbs/04_data.block.ipynb #977192dd
+class PointScaler:
+    "Item transform of points: pixel coordinates (x, y) of an image to [-1, 1] of it; `decode` goes back"
+    def __init__(self,
+                 do_scale:bool=True, # scale to [-1, 1]; False: the points are already in [-1, 1]
+                 y_first:bool=False, # the points are given as (y, x), the row first (they are turned to x, y)
+                ): self.do_scale, self.y_first = do_scale, y_first
+    def __call__(self,
+                 pts:torch.Tensor, # one item's points (n, 2), in pixels of the image (x, y unless `y_first`)
+                 img_size:tuple, # the image's (height, width), as it was read (before the item transforms)
+                ) -> TensorPoint: # the points (n, 2), x then y in [-1, 1] of the image
+        p = torch.as_tensor(pts, dtype=torch.float32)
+        if self.y_first: p = p.flip(-1)
+        if not self.do_scale: return TensorPoint(p)
+        h, w = img_size
+        return TensorPoint(p * 2 / torch.tensor([float(w), float(h)]) - 1)
+    def decode(self,
+               pts:torch.Tensor, # points (..., 2), x then y in [-1, 1] of an image
+               img_size:tuple, # that image's (height, width)
+              ) -> torch.Tensor: # the points in pixels of the image, x then y
+        "Points in [-1, 1] of an image of `img_size` back to its pixel coordinates (x, y)"
+        p = torch.as_tensor(pts).as_subclass(torch.Tensor).float()
+        if not self.do_scale: return p
+        h, w = img_size
+        return (p + 1) * p.new_tensor([float(w), float(h)]) / 2
+    def __repr__(self): return f"PointScaler(y_first={self.y_first})" if self.do_scale else "PointScaler(do_scale=False)"
+
+# %% ../../nbs/04_data.block.ipynb #f131a9cf
+def _parse_points(v) -> np.ndarray:
+    "An item's raw points as an array (n, 2); fastai's flat [x1, y1, x2, y2, ...] is n pairs"
+    try: a = np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(f"PointBlock: expected points, a list of (x, y) pairs in pixels, got {v!r:.100} ({type(v).__name__}); "
+                         f"each point needs 2 numbers: make get_y return [[x, y], ...] or an array (n, 2)") from None
+    if a.ndim == 1 and a.size % 2 == 0 and a.size: a = a.reshape(-1, 2)
+    if a.ndim != 2 or a.shape[1] != 2 or not len(a):
+        raise ValueError(f"PointBlock: expected points (n, 2), each point 2 numbers (x, y), got shape {a.shape} ({v!r:.100}); "
+                         f"make get_y return [[x, y], ...], an array (n, 2), or one point as [x, y]")
+    if np.isnan(a).any():
+        raise ValueError(f"PointBlock: the points {v!r:.100} include NaN (a coordinate is missing); give every coordinate, "
+                         f"or leave the item out (with errors='skip' a validation item is skipped)")
+    return a
+
+class PointBlock(TransformBlock):
+    "Points in the image: n pixel coordinates (x, y) per item -> `TensorPoint` (n, 2) in [-1, 1] of the image, with an MSE loss"
+    lazy = False
+    def __init__(self,
+                 y_first:bool=False, # the points are given as (y, x), the row first
+                ):
+        super().__init__(item_tfms=PointScaler(y_first=y_first), loss_func=MSELossFlat())
+        self.y_first, self.n = y_first, None
+    def setup(self,
+              values:list, # the training items' raw points
+             ):
+        "Learn `n`, the number of points per item (that of most training items; `encode` names the others)"
+        ns = Counter(len(_parse_points(v)) for v in values if _try(_parse_points, v))
+        self.n = ns.most_common(1)[0][0] if ns else None
+    def encode(self,
+               v, # one item's points in pixels: a list of (x, y) pairs, an array (n, 2) or fastai's flat [x1, y1, x2, y2, ...]
+              ) -> TensorPoint:
+        "The points as a `TensorPoint` (n, 2), checked: 2 numbers each, no NaN, `n` of them"
+        a = _parse_points(v)
+        if self.n is not None and len(a) != self.n:
+            raise ValueError(f"PointBlock: {len(a)} point(s), but the training items have {self.n} each; a batch needs the same "
+                             f"number of points in every item: give this item all {self.n}, or leave it out")
+        return TensorPoint(a)
+    def decode(self,
+               t, # one item's points in [-1, 1]: (n, 2), or a model's 2n outputs
+               img_size:tuple|None=None, # (height, width) of the image the points are in (as the batch has it); None: stay in [-1, 1]
+              ) -> torch.Tensor:
+        "The points (n, 2) in pixel coordinates (x, y) of an image of `img_size`"
+        p = torch.as_tensor(t).as_subclass(torch.Tensor).detach().float().reshape(-1, 2)
+        return p if img_size is None else self.item_tfms[0].decode(p, img_size)
+    def decode_pred(self,
+                    pred:torch.Tensor, # a model's output for one item: its 2n values (or (n, 2)), in [-1, 1] of the image
+                    x:torch.Tensor, # the item's input image (C, H, W), as the model saw it
+                   ) -> torch.Tensor:
+        "A prediction as points (n, 2) in pixel coordinates (x, y) of the input image (what `Learner.predict` returns)"
+        return self.decode(pred, tuple(x.shape[-2:]))
+    def title(self,
+              t, # one item's points (not written: `show_batch` draws them)
+             ) -> str:
+        "No text: points are drawn on the image"
+        return ''
+    def show(self,
+             t, # one item's points in [-1, 1] of the image: (n, 2), or a model's 2n outputs
+             ax, # the matplotlib `Axes` the image is drawn on
+             img_size:tuple, # that image's (height, width)
+             color:str='red', # the dots' colour
+            ):
+        "Draw the points as dots on the image in `ax`"
+        p = self.decode(t, img_size) - 0.5          # imshow puts pixel centres at whole numbers
+        ax.scatter(p[:, 0], p[:, 1], s=12, c=color)
+    def __repr__(self): return f"PointBlock(n={self.n}" + (", y_first=True" if self.y_first else "") + ")"
+
+def _try(f, *args) -> bool:
+    try: f(*args); return True
+    except Exception: return False
+
 # %% ../../nbs/04_data.block.ipynb #76b2376b
 class ItemError(RuntimeError):
     "A step of the data pipeline failed on one item"
 
-def _wants_train(f) -> bool:
-    try: return 'train' in inspect.signature(f).parameters
+def _wants(f, arg:str) -> bool:
+    "Does `f` take an argument `arg`?"
+    try: return arg in inspect.signature(f).parameters
     except (TypeError, ValueError): return False
+
+def _wants_train(f) -> bool: return _wants(f, 'train')
 
 def _run(step:str, i, item, f, *args, **kw):
     "Call `f`; on failure raise an `ItemError` naming the step and the item"
     try: return f(*args, **kw)
     except Exception as e:
         raise ItemError(f"{step} failed on item {i} ({item!r}): {type(e).__name__}: {e}") from e
+
+def _cannot_move_item(name:str):
+    raise TypeError(f"the targets include points (TensorPoint, from a PointBlock), which every item transform that moves pixels "
+                    f"must move too, and {name} does not say that it can (it needs geometric = True and a `points` argument, as "
+                    f"Resize has, or geometric = False if it only changes pixel values); leave it out of item_tfms, or give it those")
 
 # %% ../../nbs/04_data.block.ipynb #ac4ac229
 class Datasets:
@@ -675,6 +782,10 @@ class Datasets:
                 ):
         self.items, self.blocks, self.getters, self.n_inp = list(items), list(blocks), list(getters), n_inp
         self.item_tfms = listify(item_tfms)
+        sized = [b for b in self.blocks if not isinstance(b, ImageBlock) and any(_wants(f, 'img_size') for f in b.item_tfms)]
+        if sized and self.image_input is None:
+            raise ValueError(f"Datasets: {sized[0]!r} measures its values in the image (its item transform takes img_size), but "
+                             f"no input is an image; put an ImageBlock first, e.g. blocks=(ImageBlock, {type(sized[0]).__name__})")
         train, valid = splits
         bad, skipped = set(), {}
         self.raw = [self._apply_getter(k, bad, skipped, errors) for k in range(len(self.blocks))]
@@ -723,24 +834,53 @@ class Datasets:
               k:int, # the block's position in `blocks`
               train:bool, # for a training item: item transforms with a `train` argument are given it
              ) -> list:
-        "The lazy steps of block `k`, as (name, function) pairs"
-        b, res = self.blocks[k], []
-        if b.lazy: res += [(_name(f), f) for f in b.type_tfms]
+        "The lazy steps of block `k`, as (name, function) pairs: its decoding, then its item transforms"
+        return self._decode_steps(k) + self._item_steps(k, train)
+    def _decode_steps(self, k): return [(_name(f), f) for f in self.blocks[k].type_tfms] if self.blocks[k].lazy else []
+    def _item_steps(self, k, train):
+        b = self.blocks[k]
         tfms = b.item_tfms + (self.item_tfms if isinstance(b, ImageBlock) else [])
-        res += [(_name(f), partial(f, train=train) if _wants_train(f) else f) for f in tfms]
-        return res
+        return [(_name(f), partial(f, train=train) if _wants_train(f) else f) for f in tfms]
+    @property
+    def image_input(self) -> int|None:
+        "The position of the first input that is an image (`ImageBlock`), the one that point targets are in; None if there is none"
+        return next((k for k in range(self.n_inp) if isinstance(self.blocks[k], ImageBlock)), None)
 
     def get(self,
             i:int, # the item's position in `items`
             train:bool=False, # as a training item (item transforms with a `train` argument augment it)
+            trace:Callable|None=None, # called as `trace(k, name, value)` after each step of block `k` (as `summary` does); None: not
            ) -> tuple:
-        "Item `i` as a tuple of tensors (the lazy blocks decoded, the item transforms applied)"
-        out = []
-        for k in range(len(self.blocks)):
+        "Item `i` as a tuple of tensors (the lazy blocks decoded, the item transforms applied; points moved with the image)"
+        o, nb, img = self.items[i], len(self.blocks), self.image_input
+        def run(k, name, f, *args, **kw):
+            v = _run(name, i, o, f, *args, **kw)
+            if trace is not None: trace(k, name, v)
+            return v
+        vals = []
+        for k in range(nb):                               # decode
             v = self.encoded[k][i] if k in self.encoded else self.raw[k][i]
-            for name, f in self.steps(k, train): v = _run(name, i, self.items[i], f, v)
-            out.append(v)
-        return tuple(out)
+            for name, f in self._decode_steps(k): v = run(k, name, f, v)
+            vals.append(v)
+        size = None if img is None else tuple(vals[img].shape[-2:])   # the image as read: what points are measured in
+        for k in range(nb):                               # the item transforms of the blocks that are not images
+            if isinstance(self.blocks[k], ImageBlock): continue
+            for name, f in self._item_steps(k, train):
+                vals[k] = run(k, name, f, vals[k], img_size=size) if _wants(f, 'img_size') else run(k, name, f, vals[k])
+        pk = [k for k in range(nb) if isinstance(vals[k], TensorPoint)]
+        for k in range(nb):                               # the images' item transforms, moving the points with the first image
+            if not isinstance(self.blocks[k], ImageBlock): continue
+            for name, f in self._item_steps(k, train):
+                geometric = getattr(getattr(f, 'func', f), 'geometric', None)
+                if k != img or not pk or geometric is False:
+                    vals[k] = run(k, name, f, vals[k]); continue
+                if geometric is not True or not _wants(f, 'points'): run(k, name, _cannot_move_item, name)
+                vals[k], pts = _run(name, i, o, f, vals[k], points=torch.cat([vals[j] for j in pk]))
+                if trace is not None: trace(k, name, vals[k])
+                for j, p in zip(pk, pts.split([len(vals[j]) for j in pk])):
+                    vals[j] = TensorPoint(p)
+                    if trace is not None: trace(j, f"{name} (with the image)", vals[j])
+        return tuple(vals)
 
     @property
     def vocab(self): return next((getattr(b, 'vocab', None) for b in self.blocks[self.n_inp:]), None)
@@ -1022,7 +1162,7 @@ class ImageDataLoaders:
 # %% ../../nbs/04_data.block.ipynb #29ee4458
 def _desc(v) -> str:
     if isinstance(v, torch.Tensor):
-        return f"Tensor {str(v.dtype).replace('torch.', '')} {tuple(v.shape)}" + (f" = {v.item():.4g}" if v.numel() == 1 else "")
+        return f"{type(v).__name__} {str(v.dtype).replace('torch.', '')} {tuple(v.shape)}" + (f" = {v.item():.4g}" if v.numel() == 1 else "")
     if isinstance(v, (tuple, list)) and v and all(isinstance(t, torch.Tensor) for t in v): return '(' + ', '.join(map(_desc, v)) + ')'
     if isinstance(v, tuple) and len(v) == 2 and all(isinstance(t, list) for t in v): return f"{len(v[0])} training, {len(v[1])} validation indices"
     if isinstance(v, list): return f"list of {len(v)}, the first: {v[0]!r}" if v else "empty list"
@@ -1048,15 +1188,19 @@ def summary(self:DataBlock,
                  self.item_tfms, self.n_inp)
     i = dsets.splits[0][0]; item = dsets.items[i]
     print(f"\nTraining item {i}: {item!r}")
-    out = []
+    traced, err = {k: [] for k in range(len(dsets.blocks))}, None
+    try: dsets.get(i, True, trace=lambda k, name, v: traced[k].append((name, v)))   # every step, in the order it runs
+    except ItemError as e: err = e
     for k, b in enumerate(dsets.blocks):
         role = f"input {k}" if k < dsets.n_inp else f"target {k - dsets.n_inp}"
         print(f" {role}: {b!r}")
         g = dsets.getters[k]
         v = step(f"{'get_x' if k < dsets.n_inp else 'get_y'} ({_name(g) if g else 'the item itself'})", lambda: item if g is None else g(item))
         if not b.lazy: v = step(f"{type(b).__name__}.encode", b.encode, v)
-        for name, f in dsets.steps(k, True): v = step(name, f, v)
-        out.append(v)
+        for name, v in traced[k]: print(f"  {name:<34} -> {_desc(v)}")
+    if err is not None:
+        print(f"  !! {err}")
+        raise err
     n = min(bs, len(dsets.train))
     print(f"\nCollating {n} training items:")
     b = step("collate_items", lambda: collate_items([dsets.train[j] for j in range(n)])[0])
@@ -1064,11 +1208,16 @@ def summary(self:DataBlock,
     _setup_tfms(tfms, lambda: _sample(dsets.train, 0, n=256))
     g = torch.Generator(device=device).manual_seed(0)
     print(f"\nBatch transforms on {device} (training), applied to the inputs:")
+    pk = [k for k in range(dsets.n_inp, len(b)) if isinstance(b[k], TensorPoint)] if tfms and dsets.n_inp == 1 else []
+    pts = [b[k].to(device) for k in pk]
     for k in range(dsets.n_inp):
         x = b[k].to(device)
-        for t in sorted(tfms, key=lambda t: getattr(t, 'order', 0)): x = step(repr(t), lambda: apply_batch_tfms(x, [t], True, g))
+        for t in sorted(tfms, key=lambda t: getattr(t, 'order', 0)):
+            if pts: x, *pts = step(repr(t), lambda: (lambda r: (r[0], *map(TensorPoint, r[1])))(apply_batch_tfms(x, [t], True, g, points=pts)))
+            else: x = step(repr(t), lambda: apply_batch_tfms(x, [t], True, g))
     if not tfms: print("  (none)")
-    for k in range(dsets.n_inp, len(dsets.blocks)): print(f"  target {k - dsets.n_inp}: {_desc(b[k])} (targets are not transformed)")
+    for k in range(dsets.n_inp, len(dsets.blocks)):
+        print(f"  target {k - dsets.n_inp}: {_desc(b[k])} " + ("(points: moved with the input, above)" if k in pk else "(targets are not transformed)"))
     print(f"\nLoss (the target block's): {dsets.loss_func!r}")
 
 # %% ../../nbs/04_data.block.ipynb #b2e81f77
@@ -1093,7 +1242,7 @@ def _pred_title(blk, p):
 def show_batch(self:DataLoaders,
                b:tuple|None=None, # a batch as the loaders give it, (inputs, targets); None: one training batch
                max_n:int=9, # the most images to draw
-               preds:torch.Tensor|None=None, # the model's outputs for `b`, a row per item: each title is the prediction over the label, green when they agree; None: labels only
+               preds:torch.Tensor|None=None, # the model's outputs for `b`, a row per item: each title is the prediction over the label, green when they agree (points: blue dots); None: labels only
                ncols:int|None=None, # images per row; None: about the square root of how many are drawn
                figsize:tuple|None=None, # the figure's (width, height) in inches; None: 1.6 by 1.8 per image
               ):
@@ -1108,6 +1257,11 @@ def show_batch(self:DataLoaders,
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (1.6 * ncols, 1.8 * nrows), squeeze=False)
     for i, ax in enumerate(axs.flat):
         if i >= n: ax.axis('off'); continue
+        if isinstance(tblk, PointBlock):   # points are drawn: the targets in red, the predictions in blue
+            iblk.show(x[i], ax)
+            if y is not None: tblk.show(y[i], ax, tuple(x.shape[-2:]))
+            if preds is not None: tblk.show(preds[i], ax, tuple(x.shape[-2:]), color='blue')
+            continue
         truth = tblk.title(y[i]) if y is not None else ''
         if preds is None: iblk.show(x[i], ax, truth)
         else:

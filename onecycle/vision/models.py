@@ -135,7 +135,7 @@ def get_model(name:str, # a key of `models` ('resnet_small', ...) or a torchvisi
 # %% ../../nbs/12_vision.models.ipynb #ef55c9c3
 class BatchResize(BatchTransform):
     "Resize a batch of images to `size` (bilinear, antialiased) at training; `None` leaves it as it is"
-    order = 80  # after flips and shifts, before Normalize
+    order, geometric = 80, True  # after flips and shifts, before Normalize; it moves pixels (points keep their place)
     def __init__(self,
                  size:int|tuple|None=None, # target size: an int for square images or (height, width); None leaves batches as they are
                 ): self.size = size
@@ -148,6 +148,13 @@ class BatchResize(BatchTransform):
         if tuple(x.shape[-2:]) == size: return x
         out = F.interpolate(x.float(), size=size, mode='bilinear', antialias=True, align_corners=False)
         return out.round_().clamp_(0, 255).to(x.dtype) if x.dtype == torch.uint8 else out.to(x.dtype)
+    def encodes_points(self,
+                       x:torch.Tensor, # the batch (B, C, H, W), on its device
+                       points:torch.Tensor, # its point targets (B, n, 2), x then y in [-1, 1]
+                       generator:torch.Generator|None, # unused: this transform draws no random numbers
+                      ) -> tuple: # (the resized batch, the points unchanged)
+        "Resize the batch; points in [-1, 1] of the image stay where they are when the whole image is resized"
+        return self.encodes(x, generator), points
 
 class ProgressiveResize(Callback):
     "Train epoch `i` on images resized to `sizes[i]` (the last size after the list ends); validation keeps its size"

@@ -1007,10 +1007,14 @@ def _item_dl(self:Learner, item):
 def predict(self:Learner,
             item, # one item without its batch dimension: a tensor (or a tuple of them), or a raw item `dls.test_dl` takes (e.g. an image file)
            ) -> tuple:
-    "The decoded prediction for one `item`, its decoded index (or mask), and the probabilities"
-    with self.no_bar(): probs = self.get_preds(self._item_dl(item))[0]
+    "The decoded prediction for one `item` (points: in pixels of its image), its decoded index (or mask), and the probabilities"
+    with self.no_bar(): x, probs = self.get_preds(self._item_dl(item), with_input=True)[:2]
     dec = _decodes(self.loss_func)(probs)[0]
     probs, vocab = probs[0], getattr(self.dls, 'vocab', None)
+    blocks = getattr(getattr(self.dls, 'dsets', None), 'blocks', None) or []
+    target = blocks[self.dls.n_inp] if len(blocks) > self.dls.n_inp else None
+    if hasattr(target, 'decode_pred'):   # a target block that decodes with the input, as points in its image (PointBlock)
+        return target.decode_pred(dec, (x if isinstance(x, torch.Tensor) else x[0])[0]), dec, probs
     if vocab is None: return dec, dec, probs
     if dec.dtype == torch.bool: return [vocab[i] for i in dec.nonzero().flatten().tolist()], dec, probs
     return (vocab[int(dec)] if dec.ndim == 0 else dec), dec, probs

@@ -702,7 +702,7 @@ class PointBlock(TransformBlock):
               values:list, # the training items' raw points
              ):
         "Learn `n`, the number of points per item (that of most training items; `encode` names the others)"
-        ns = Counter(len(_parse_points(v)) for v in values if _try(_parse_points, v))
+        ns = Counter(n for n in map(_n_points, values) if n is not None)
         self.n = ns.most_common(1)[0][0] if ns else None
     def encode(self,
                v, # one item's points in pixels: a list of (x, y) pairs, an array (n, 2) or fastai's flat [x1, y1, x2, y2, ...]
@@ -742,9 +742,10 @@ class PointBlock(TransformBlock):
         ax.scatter(p[:, 0], p[:, 1], s=12, c=color)
     def __repr__(self): return f"PointBlock(n={self.n}" + (", y_first=True" if self.y_first else "") + ")"
 
-def _try(f, *args) -> bool:
-    try: f(*args); return True
-    except Exception: return False
+def _n_points(v) -> int|None:
+    "How many points `v` holds; None when it is not points (`encode` names the problem)"
+    try: return len(_parse_points(v))
+    except Exception: return None
 
 # %% ../../nbs/04_data.block.ipynb #76b2376b
 class ItemError(RuntimeError):
@@ -1169,6 +1170,11 @@ def _desc(v) -> str:
     r = repr(v)
     return f"{type(v).__name__} {r if len(r) < 70 else r[:67] + '...'}"
 
+def _with_points(t, x, pts:list, g) -> tuple:
+    "Batch transform `t` applied to `x` and its point targets `pts`: (x, *points), the points still `TensorPoint`s"
+    x, moved = apply_batch_tfms(x, [t], True, g, points=pts)
+    return (x, *map(TensorPoint, moved))
+
 @patch
 def summary(self:DataBlock,
             source, # what `dataloaders` would be given
@@ -1213,7 +1219,7 @@ def summary(self:DataBlock,
     for k in range(dsets.n_inp):
         x = b[k].to(device)
         for t in sorted(tfms, key=lambda t: getattr(t, 'order', 0)):
-            if pts: x, *pts = step(repr(t), lambda: (lambda r: (r[0], *map(TensorPoint, r[1])))(apply_batch_tfms(x, [t], True, g, points=pts)))
+            if pts: x, *pts = step(repr(t), _with_points, t, x, pts, g)
             else: x = step(repr(t), lambda: apply_batch_tfms(x, [t], True, g))
     if not tfms: print("  (none)")
     for k in range(dsets.n_inp, len(dsets.blocks)):

@@ -523,6 +523,10 @@ class CategoryBlock(TransformBlock):
               ):
         "The label with index `t`"
         return self.vocab[int(t)]
+    @property
+    def c(self) -> int|None:
+        "Outputs a model needs for this target (fastai's `c`): one per label of `vocab`; None before `setup`"
+        return None if self.vocab is None else len(self.vocab)
     def __repr__(self): return f"CategoryBlock(vocab={len(self.vocab) if self.vocab else None} classes)"
 
 # %% ../../nbs/04_data.block.ipynb #04ff62e6
@@ -626,7 +630,14 @@ class RegressionBlock(TransformBlock):
     lazy = False
     def __init__(self, n_out:int|None=None): # how many numbers per item (None: any, checked only by the model)
         super().__init__(loss_func=MSELossFlat())
-        self.n_out = n_out
+        self.n_out = self.c = n_out   # `c`: outputs a model needs (fastai's name); without `n_out`, `setup` reads it off the data
+    def setup(self,
+              values:list, # the training items' raw targets
+             ):
+        "Learn `c`, the numbers per item: `n_out` when given, else as many as the first training target has"
+        if self.n_out is not None or not len(values): return
+        try: self.c = self.encode(values[0]).numel()
+        except ValueError: self.c = None   # not a number: `encode` names the item when the Datasets are built
     def encode(self,
                v, # one item's target: a number or a list of numbers (text that reads as a number will do)
               ) -> torch.Tensor:
@@ -740,6 +751,10 @@ class PointBlock(TransformBlock):
         "Draw the points as dots on the image in `ax`"
         p = self.decode(t, img_size) - 0.5          # imshow puts pixel centres at whole numbers
         ax.scatter(p[:, 0], p[:, 1], s=12, c=color)
+    @property
+    def c(self) -> int|None:
+        "Outputs a model needs for these points (fastai's `c`): 2 per point, x and y; None before `setup`"
+        return None if self.n is None else 2 * self.n
     def __repr__(self): return f"PointBlock(n={self.n}" + (", y_first=True" if self.y_first else "") + ")"
 
 def _n_points(v) -> int|None:
@@ -885,6 +900,10 @@ class Datasets:
 
     @property
     def vocab(self): return next((getattr(b, 'vocab', None) for b in self.blocks[self.n_inp:]), None)
+    @property
+    def c(self) -> int|None:
+        "Outputs a model needs for the (first) target: its block's `c` (classes, numbers or 2 per point); None if unknown"
+        return next((b.c for b in self.blocks[self.n_inp:] if getattr(b, 'c', None) is not None), None)
     @property
     def loss_func(self): return next((b.loss_func for b in self.blocks[self.n_inp:] if b.loss_func is not None), None)
     def test_set(self,

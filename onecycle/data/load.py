@@ -399,6 +399,11 @@ class DataLoaders:
     @property
     def loaders(self): return [dl for dl in (self.train, self.valid, self.test) if dl is not None]
     @property
+    def c(self) -> int|None:
+        "How many outputs a model needs for these targets (fastai's `dls.c`): the datasets' `c`, else the size of `vocab`; None if unknown"
+        c = getattr(self.dsets, 'c', None)
+        return c if c is not None else (None if self.vocab is None else len(self.vocab))
+    @property
     def device(self): return self.train.device
     def to(self,
            device:torch.device|str, # the device to move every loader to, e.g. 'cuda' or 'cpu'

@@ -306,7 +306,7 @@ def _n_in(dls) -> int:
 def vision_learner(dls, # DataLoaders of images (with `vocab` for a classifier)
                    arch, # a name ('resnet18'), a torchvision constructor, or one of onecycle's models
                    normalize:bool=True, # add ImageNet's Normalize when pretrained and the data have none
-                   n_out:int|None=None, # outputs (None: len(dls.vocab))
+                   n_out:int|None=None, # outputs (None: `dls.c`: one per class, per number of a regression target, or 2 per point)
                    pretrained:bool=True, # start from pretrained weights
                    weights:str|Path|Enum|None=None, # a weights file, or a torchvision weights name (None: torchvision's default)
                    loss_func:Callable|None=None, # None: the data's (cross-entropy for categories)
@@ -338,8 +338,8 @@ def vision_learner(dls, # DataLoaders of images (with `vocab` for a classifier)
     name = arch_name(arch)
     vocab = getattr(dls, 'vocab', None)
     if n_out is None:
-        if vocab is None: raise ValueError("vision_learner: the DataLoaders have no vocab to count classes from; pass n_out=")
-        n_out = len(vocab)
+        n_out = getattr(dls, 'c', None) if getattr(dls, 'c', None) is not None else (None if vocab is None else len(vocab))
+        if n_out is None: raise ValueError("vision_learner: the DataLoaders do not say how many outputs their targets need (no `c`, no vocab); pass n_out=")
     if vocab is not None and n_out < 2 and not isinstance(loss_func, nn.MSELoss):
         raise ValueError(f"vision_learner: a classifier needs at least 2 classes, but the data have {len(vocab)} "
                          f"({list(vocab)}); add a folder of images for another class (labels come from the folder names)")

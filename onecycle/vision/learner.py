@@ -338,7 +338,8 @@ def vision_learner(dls, # DataLoaders of images (with `vocab` for a classifier)
     name = arch_name(arch)
     vocab = getattr(dls, 'vocab', None)
     if n_out is None:
-        n_out = getattr(dls, 'c', None) if getattr(dls, 'c', None) is not None else (None if vocab is None else len(vocab))
+        n_out = getattr(dls, 'c', None)   # DataLoaders.c; a loaders-like object with only a vocab counts its classes
+        if n_out is None and vocab is not None: n_out = len(vocab)
         if n_out is None: raise ValueError("vision_learner: the DataLoaders do not say how many outputs their targets need (no `c`, no vocab); pass n_out=")
     if vocab is not None and n_out < 2 and not isinstance(loss_func, nn.MSELoss):
         raise ValueError(f"vision_learner: a classifier needs at least 2 classes, but the data have {len(vocab)} "

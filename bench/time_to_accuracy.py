@@ -23,6 +23,7 @@ from onecycle.data.load import fashion_mnist_dls
 from onecycle.learner import Learner, Callback, accuracy
 import onecycle.callback.schedule, onecycle.callback.precision, onecycle.callback.lr_finder  # noqa: F401  (fit_one_cycle, to_bf16, lr_find)
 from onecycle.vision.models import get_model, ProgressiveResize
+from onecycle.callback.precision import cpu_has_bf16
 
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
 p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
@@ -36,7 +37,8 @@ p.add_argument('--sizes', default='28', help='training size per epoch, comma-sep
 p.add_argument('--pad', type=int, default=2, help='RandomTranslate padding')
 p.add_argument('--ls', type=float, default=0.1, help='label smoothing')
 p.add_argument('--threads', type=int, default=0, help='torch.set_num_threads (0: leave as is)')
-p.add_argument('--precision', choices=['fp32', 'bf16'], default='bf16')
+p.add_argument('--precision', choices=['auto', 'fp32', 'bf16'], default='auto',
+               help="auto: bf16 on a GPU or a CPU with native bf16 (cpu_has_bf16), else fp32 (emulated bf16 is far slower)")
 p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True)
 p.add_argument('--compile', action='store_true')
 p.add_argument('--lr-find', type=int, default=100, help='LR-finder steps (0: none)')
@@ -81,6 +83,7 @@ class EpochTTA(Callback):
 
 clock = Clock()
 dev = torch.device(a.device)
+if a.precision == 'auto': a.precision = 'bf16' if dev.type == 'cuda' or cpu_has_bf16() else 'fp32'
 dls = fashion_mnist_dls(bs=a.bs, device=dev, pad=a.pad, seed=a.seed)
 kw = dict(widths=tuple(int(w) for w in a.widths.split(',')), depths=tuple(int(d) for d in a.depths.split(',')), stem=a.stem, stem_stride=a.stem_stride) \
      if a.model == 'resnet_small' else {}

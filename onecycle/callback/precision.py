@@ -25,7 +25,7 @@ def cpu_has_bf16() -> bool:
 def _emulated_bf16() -> str:
     return (f"MixedPrecision: bf16 autocast on a CPU without native bf16 (oneDNN finds neither AVX512-BF16 nor AMX; "
             f"the CPU capability is {torch.backends.cpu.get_cpu_capability()}). PyTorch then runs bf16 convolutions in a slow "
-            f"reference kernel, tens of times slower than float32 (bench/cpu_step.py measures it). Train in float32: "
+            f"reference kernel, several times slower than float32 (bench/cpu_step.py measures it). Train in float32: "
             f"learn.to_fp32(), or learn.to_fast() (`onecycle train --precision auto`), which picks bf16 only where it is native.")
 
 def amp_dtype(device:str|torch.device, # the device that runs the forward pass

@@ -67,13 +67,14 @@ class Recipe:
     pad: int = 2               # flips and shifts of up to 2 pixels, on the batch
     precision: str = 'auto'    # 'auto': bf16 where the CPU computes it natively (cpu_has_bf16), else fp32; as far as
                                # the library allows (fastai's MixedPrecision autocasts on CUDA only)
+    channels_last: bool = True
+    n_train: int = 60000
+    lr_find: int = 100
+
     def __post_init__(self):   # resolved here, so the workers and the table agree
         if self.precision == 'auto':
             from onecycle.callback.precision import cpu_has_bf16
             self.precision = 'bf16' if cpu_has_bf16() else 'fp32'
-    channels_last: bool = True
-    n_train: int = 60000
-    lr_find: int = 100
 
 
 # ---------------------------------------------------------------------------------------------- worker side

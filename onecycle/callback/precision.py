@@ -14,7 +14,7 @@ from torch import nn
 from fastcore.basics import patch
 from ..learner import Learner, Callback, CancelBackwardException, CancelStepException, CancelBatchException
 
-# %% ../../nbs/09_callback.precision.ipynb #f895d488
+# %% ../../nbs/09_callback.precision.ipynb #82f9f3f8
 def _has_conv(model) -> bool: return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
 
 def cpu_has_bf16() -> bool:
@@ -28,6 +28,7 @@ def _emulated_bf16() -> str:
             f"reference kernel, several times slower than float32 (bench/cpu_step.py measures it). Train in float32: "
             f"learn.to_fp32(), or learn.to_fast() (`onecycle train --precision auto`), which picks bf16 only where it is native.")
 
+# %% ../../nbs/09_callback.precision.ipynb #f895d488
 def amp_dtype(device:str|torch.device, # the device that runs the forward pass
              ) -> torch.dtype|None:
     "The autocast dtype we use by default on `device`: bf16 where supported, fp16 on older GPUs, None on the CPU"

@@ -76,18 +76,12 @@ def _versions() -> dict:
     return {'python': platform.python_version(), 'torch': torch.__version__, 'torchvision': torchvision.__version__,
             'onecycle': onecycle.__version__, 'platform': platform.platform()}
 
-def _set_precision(learn, precision):
-    if precision == 'auto': learn.to_fast()   # bf16 + channels_last where the CPU (or GPU) computes bf16 natively
-    elif precision == 'bf16': learn.to_bf16()
-    elif precision == 'fp16': learn.to_fp16()
-    elif precision == 'fp32': learn.to_fp32()
-
 def train(data:str='fashion-mnist', # 'fashion-mnist', or a folder of images with one subfolder per class (optionally under train/ and valid/)
           arch:str|None=None, # the model, a name for `get_model`: our small ResNet or a torchvision architecture ('resnet18'); None: `DEFAULT_ARCH`
           epochs:int=13, # epochs of 1-cycle training
           bs:int=256, # batch size
           lr:float|str='auto', # the peak learning rate of the cycle, or 'auto': the LR finder's `steep` suggestion (`valley` without one)
-          precision:str='auto', # 'auto' (bf16 where the hardware computes it, fp16 on older GPUs, else fp32), 'bf16', 'fp16' or 'fp32'
+          precision:str='auto', # 'auto' (bf16 where the hardware computes it, fp16 on older GPUs, else fp32), 'bf16', 'fp16' or 'fp32'; a conv net trains in channels_last in each (`Learner.to_fast`)
           out:str|Path='onecycle-run', # the folder for the results (made if needed; one run at a time writes into it)
           seed:int=0, # the random seed: initial weights, split, shuffling, augmentation
           device:str|None=None, # where to train: 'cpu', 'cuda', 'cuda:1', 'mps'; None: the best available (or $ONECYCLE_DEVICE)
@@ -142,7 +136,7 @@ def _train(data, arch, epochs, bs, lr, precision, out, seed, device, size, gray,
     model = get_model(arch or DEFAULT_ARCH, n_in=n_in, n_out=n_out)
     learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(label_smoothing=label_smoothing), metrics=accuracy,
                     wd=wd, path=out, model_dir='.')
-    _set_precision(learn, precision)
+    learn.to_fast(precision)   # the precision asked for ('auto': what pays here), channels_last for a conv net
     print(f"onecycle: {data}: {dls.train.n} training and {dls.valid.n} validation images, {n_out} classes; "
           f"model {arch or DEFAULT_ARCH}; device {dls.device}")
     res = {'data': str(data), 'arch': arch or DEFAULT_ARCH, 'device': str(dls.device), 'seed': seed, 'versions': _versions()}
@@ -243,7 +237,7 @@ def _add_common(p):
     p.add_argument('--arch', default=None, help=f"model: {DEFAULT_ARCH} (default) or any torchvision.models name, e.g. resnet18")
     p.add_argument('--bs', type=_positive_int, default=256, help='batch size (default 256)')
     p.add_argument('--precision', choices=['auto', 'bf16', 'fp16', 'fp32'], default='auto',
-                   help='auto (default): bf16 on GPUs and CPUs that support it (with channels_last), fp16 on older GPUs, else fp32')
+                   help='auto (default): bf16 on GPUs and CPUs that support it, fp16 on older GPUs, else fp32; conv nets train in channels_last in every precision')
     p.add_argument('--out', default='onecycle-run', help='output folder (default ./onecycle-run)')
     p.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     p.add_argument('--device', type=_device, default=None, help='cpu, cuda, cuda:1, mps (default: the best available; or $ONECYCLE_DEVICE)')

@@ -141,14 +141,19 @@ def to_channels_last(self:Learner,
     return self
 
 # %% ../../nbs/09_callback.precision.ipynb #8ed5308a
+_PRECISIONS = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'fp32': None}
+
 @patch
-def to_fast(self:Learner):
-    "Switch on the fast path for the data's device: mixed precision, and channels_last for a conv net, where they pay"
+def to_fast(self:Learner,
+            precision:str='auto', # 'auto': bf16 on a GPU (fp16 where it has none) and on a CPU with native bf16, else float32; or 'bf16', 'fp16', 'fp32'
+           ):
+    "Switch on the fast path for the data's device: mixed precision where it pays (or `precision`), channels_last for a conv net on a GPU or CPU"
     dev = torch.device(self.dls.device)
-    if dev.type == 'cuda': self._set_precision(amp_dtype(dev))
-    elif dev.type == 'cpu' and cpu_has_bf16(): self.to_bf16()
-    else: return self
-    return self.to_channels_last(_has_conv(self.model))
+    if precision == 'auto': dtype = amp_dtype(dev) if dev.type == 'cuda' else torch.bfloat16 if dev.type == 'cpu' and cpu_has_bf16() else None
+    elif precision in _PRECISIONS: dtype = _PRECISIONS[precision]
+    else: raise ValueError(f"to_fast: precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {precision!r}")
+    self._set_precision(dtype)
+    return self.to_channels_last(dev.type in ('cuda', 'cpu') and _has_conv(self.model))
 
 # %% ../../nbs/09_callback.precision.ipynb #d41b9873
 @patch

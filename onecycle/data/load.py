@@ -8,7 +8,7 @@ Docs: https://onecycle-dev.github.io/onecycle/data.load.html.md"""
 __all__ = ['TensorLoader', 'collate_items', 'ItemLoader', 'fingerprint', 'DataLoaders', 'fashion_mnist_dls']
 
 # %% ../../nbs/03_data.load.ipynb #88c971b0
-import hashlib, itertools, math, os, random, warnings
+import hashlib, itertools, math, os, random, warnings, weakref
 from collections.abc import Callable
 from pathlib import Path
 import numpy as np
@@ -227,14 +227,16 @@ class _SeededItems:
         finally:
             if main: torch.set_rng_state(saved[0]); random.setstate(saved[1]); np.random.set_state(saved[2])
 
+_WORKER_LOADERS = {}   # the DataLoaders with worker processes, by id, each until its ItemLoader goes (`ItemLoader._loader`)
+
 class _PassBatches(torch.utils.data.Sampler):
     "The batches of the pass under way, from the first still to hand out, as lists of `(index, pass_seed)`"
-    def __init__(self, dl): self.dl = dl
-    def __len__(self): return len(self.dl) - self.dl._plan[2]
+    def __init__(self, dl): self._dl = weakref.ref(dl)   # weak: the loader owns the DataLoader that owns this sampler
+    def __len__(self): return len(self._dl()) - self._dl()._plan[2]
     def __iter__(self):
-        order, pass_seed, first = self.dl._plan
-        bs = self.dl.bs
-        for b in range(first, len(self.dl)): yield [(int(i), pass_seed) for i in order[b*bs:(b+1)*bs]]
+        dl = self._dl()
+        order, pass_seed, first = dl._plan
+        for b in range(first, len(dl)): yield [(int(i), pass_seed) for i in order[b*dl.bs:(b+1)*dl.bs]]
 
 def collate_items(items:list, # a batch's items as the dataset returns them: tuples of tensors (or of arrays, numbers)
                  ) -> tuple: # the batch (a tuple of stacked tensors, or None if every item was skipped) and the skipped `(index, reason)` pairs
@@ -284,7 +286,7 @@ class ItemLoader(_Resumable):
         self.seed = int(torch.randint(0, 2**62, (1,))) if seed is None else seed
         self.sampler_generator = torch.Generator().manual_seed(self.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        self._dl, self._key, self._plan = None, None, None
+        self._dl, self._key, self._plan, self._release = None, None, None, None
 
     @property
     def n(self): return len(self.dataset)
@@ -293,11 +295,15 @@ class ItemLoader(_Resumable):
         "The underlying `DataLoader`, rebuilt only when the workers, pinning or error handling changed"
         key = (self.num_workers, self.pin_memory and self.device.type == 'cuda', self.errors)
         if self._key != key:
+            if self._release is not None: self._release()   # the old DataLoader's workers stop once it is replaced
             w = self.num_workers
             self._dl = torch.utils.data.DataLoader(
                 _SeededItems(self.dataset, self.errors == 'skip'), batch_sampler=_PassBatches(self), num_workers=w,
                 collate_fn=collate_items, pin_memory=key[1], persistent_workers=w > 0, prefetch_factor=4 if w > 0 else None,
                 generator=torch.Generator().manual_seed(self.seed))   # the workers' own seeds; no other generator is touched
+            if w > 0:   # held by `_WORKER_LOADERS` until this loader goes, so never freed by the garbage collector (the chapter says why)
+                _WORKER_LOADERS[id(self._dl)] = self._dl
+                self._release = weakref.finalize(self, _WORKER_LOADERS.pop, id(self._dl), None)
             self._key = key
         return self._dl
 

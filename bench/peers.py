@@ -73,8 +73,8 @@ class Recipe:
 
     def __post_init__(self):   # resolved here, so the workers and the table agree
         if self.precision == 'auto':
-            from onecycle.callback.precision import cpu_has_bf16
-            self.precision = 'bf16' if cpu_has_bf16() else 'fp32'
+            from onecycle.callback.precision import fast_dtype
+            self.precision = 'fp32' if fast_dtype('cpu') is None else 'bf16'
 
 
 # ---------------------------------------------------------------------------------------------- worker side

@@ -23,7 +23,7 @@ from onecycle.data.load import fashion_mnist_dls
 from onecycle.learner import Learner, Callback, accuracy
 import onecycle.callback.schedule, onecycle.callback.precision, onecycle.callback.lr_finder  # noqa: F401  (fit_one_cycle, to_bf16, lr_find)
 from onecycle.vision.models import get_model, ProgressiveResize
-from onecycle.callback.precision import cpu_has_bf16
+from onecycle.callback.precision import fast_dtype
 
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
 p.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
@@ -83,7 +83,7 @@ class EpochTTA(Callback):
 
 clock = Clock()
 dev = torch.device(a.device)
-if a.precision == 'auto': a.precision = 'bf16' if dev.type == 'cuda' or cpu_has_bf16() else 'fp32'
+if a.precision == 'auto': a.precision = 'fp32' if fast_dtype(dev) is None else 'bf16'
 dls = fashion_mnist_dls(bs=a.bs, device=dev, pad=a.pad, seed=a.seed)
 kw = dict(widths=tuple(int(w) for w in a.widths.split(',')), depths=tuple(int(d) for d in a.depths.split(',')), stem=a.stem, stem_stride=a.stem_stride) \
      if a.model == 'resnet_small' else {}

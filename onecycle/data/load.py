@@ -232,7 +232,9 @@ _WORKER_LOADERS = {}   # the DataLoaders with worker processes, by id, each unti
 class _PassBatches(torch.utils.data.Sampler):
     "The batches of the pass under way, from the first still to hand out, as lists of `(index, pass_seed)`"
     def __init__(self, dl): self._dl = weakref.ref(dl)   # weak: the loader owns the DataLoader that owns this sampler
-    def __len__(self): return len(self._dl()) - self._dl()._plan[2]
+    def __len__(self):
+        dl = self._dl()
+        return len(dl) - dl._plan[2]
     def __iter__(self):
         dl = self._dl()
         order, pass_seed, first = dl._plan

@@ -201,7 +201,15 @@ class Learner:
     @property
     def metrics(self) -> list: return self._metrics
     @metrics.setter
-    def metrics(self, ms): self._metrics = [_as_metric(m) for m in _listify(ms)]
+    def metrics(self, ms):
+        ms = [_as_metric(m) for m in _listify(ms)]
+        names = [m.name for m in ms]
+        if len(set(names)) < len(names):   # the epoch table and Recorder.values find a metric by its name
+            dup = next(n for n in names if names.count(n) > 1)
+            raise ValueError(f"metrics: two metrics are both named {dup!r}, so their columns could not be told apart in the "
+                             f"epoch table or Recorder.values. Give one a name of its own, e.g. a function "
+                             f"`def top3(preds, targs): return top_k_accuracy(preds, targs, k=3)` instead of a functools.partial.")
+        self._metrics = ms
 
     @property
     def cbs(self) -> tuple:

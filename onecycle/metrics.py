@@ -71,11 +71,11 @@ def _div(a, b):
 
 class FBetaMulti(SumMetric):
     "F-beta score of multi-label predictions over the validation set (scikit-learn's `fbeta_score`)"
-    _averages = ('micro', 'macro', 'weighted', 'samples')
+    _averages = ('macro', 'micro', 'weighted', 'samples')
     def __init__(self, beta:float, # the weight of recall against precision (1: F1)
-                 thresh:float=0.5, # a label is predicted when its probability is above this
+                 thresh:float=0.5, # a label is predicted when its probability is at least this (fastai's `>=`)
                  sigmoid:bool=True, # apply a sigmoid to the outputs first
-                 average:str='micro' # 'micro', 'macro', 'weighted' or 'samples' (see above)
+                 average:str='macro' # 'macro' (fastai's default), 'micro', 'weighted' or 'samples' (see above)
                 ):
         if average not in self._averages:
             raise ValueError(f"{type(self).__name__}: average must be one of {self._averages}, got {average!r}")
@@ -89,7 +89,8 @@ class FBetaMulti(SumMetric):
         if inp.shape != targ.shape or inp.ndim != 2:
             raise ValueError(f"{type(self).__name__}: expected outputs and 0/1 targets of one shape (batch, labels), got "
                              f"{tuple(inp.shape)} and {tuple(targ.shape)}")
-        p, t = (inp.sigmoid() if self.sigmoid else inp) > self.thresh, targ.bool()
+        inp = inp.float()                                            # bf16/fp16 outputs would round onto the threshold
+        p, t = (inp.sigmoid() if self.sigmoid else inp) >= self.thresh, targ.bool()
         tp, fp, fn = (p & t), (p & ~t), (~p & t)
         self.add(tp.sum(0), fp.sum(0), fn.sum(0), self._score(tp.sum(1), fp.sum(1), fn.sum(1)).sum(), len(p))
     def _score(self, tp, fp, fn):
@@ -117,17 +118,17 @@ class FBetaMulti(SumMetric):
 class F1ScoreMulti(FBetaMulti):
     "F1 score of multi-label predictions over the validation set (scikit-learn's `f1_score`)"
     def __init__(self,
-                 thresh:float=0.5, # a label is predicted when its probability is above this
+                 thresh:float=0.5, # a label is predicted when its probability is at least this (fastai's `>=`)
                  sigmoid:bool=True, # apply a sigmoid to the outputs first
-                 average:str='micro', # 'micro', 'macro', 'weighted' or 'samples' (as for `FBetaMulti`)
+                 average:str='macro', # 'macro' (fastai's default), 'micro', 'weighted' or 'samples' (as for `FBetaMulti`)
                 ): super().__init__(1., thresh, sigmoid, average)
 
 class PrecisionMulti(FBetaMulti):
     "Precision of multi-label predictions over the validation set (scikit-learn's `precision_score`)"
     def __init__(self,
-                 thresh:float=0.5, # a label is predicted when its probability is above this
+                 thresh:float=0.5, # a label is predicted when its probability is at least this (fastai's `>=`)
                  sigmoid:bool=True, # apply a sigmoid to the outputs first
-                 average:str='micro', # 'micro', 'macro', 'weighted' or 'samples' (as for `FBetaMulti`)
+                 average:str='macro', # 'macro' (fastai's default), 'micro', 'weighted' or 'samples' (as for `FBetaMulti`)
                 ): super().__init__(0., thresh, sigmoid, average)
     def _score(self, tp, fp, fn): return _div(tp.double(), (tp + fp).double())
     @property
@@ -136,9 +137,9 @@ class PrecisionMulti(FBetaMulti):
 class RecallMulti(FBetaMulti):
     "Recall of multi-label predictions over the validation set (scikit-learn's `recall_score`)"
     def __init__(self,
-                 thresh:float=0.5, # a label is predicted when its probability is above this
+                 thresh:float=0.5, # a label is predicted when its probability is at least this (fastai's `>=`)
                  sigmoid:bool=True, # apply a sigmoid to the outputs first
-                 average:str='micro', # 'micro', 'macro', 'weighted' or 'samples' (as for `FBetaMulti`)
+                 average:str='macro', # 'macro' (fastai's default), 'micro', 'weighted' or 'samples' (as for `FBetaMulti`)
                 ): super().__init__(0., thresh, sigmoid, average)
     def _score(self, tp, fp, fn): return _div(tp.double(), (tp + fn).double())
     @property

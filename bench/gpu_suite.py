@@ -350,7 +350,7 @@ def step_tta(a, rows:Rows):
             if cuda: learn.to_fast()
             _sync(a.device); t1 = time.perf_counter()
             learn.fit_one_cycle(r['epochs'], r['lr'], pct_start=r['pct_start'], wd=r['wd'])
-            acc = accuracy(*learn.tta()).item(); _sync(a.device)
+            acc = accuracy(*learn.flip_tta()).item(); _sync(a.device)
             t2 = time.perf_counter()
             accs.append(acc); secs.append(t2 - t1)
             print(f"recipe {name} seed {seed}: accuracy {acc:.4f} (no TTA {learn.recorder.values[-1]['accuracy']:.4f}), "

@@ -166,7 +166,7 @@ def _train(data, arch, epochs, bs, lr, precision, out, seed, device, size, gray,
     ax = learn.recorder.plot_loss(); _save_fig(ax.figure, out/'loss.png'); plt.close('all')
     rows = learn.recorder.values  # every epoch of the run, those before a resume included
     acc = float(rows[-1]['accuracy']) if rows else float(accuracy(*learn.get_preds()))
-    acc_tta = float(accuracy(*learn.tta()))
+    acc_tta = float(accuracy(*learn.flip_tta()))
     key, res['evaluated_on'] = _evaluated_on(data, valid_pct)
     res.update({'epochs': [r.to_dict() for r in rows], key: acc, f'{key}_tta': acc_tta, 'wall_time_s': time.perf_counter() - t0})
     print(f"final accuracy {acc:.4f}, with test-time flips {acc_tta:.4f}; {res['wall_time_s']:.1f} s in all; results in {out}")

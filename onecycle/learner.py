@@ -987,20 +987,29 @@ def _in_order(dl):
 
 @patch
 def get_preds(self:Learner,
-              dl:Iterable|None=None, # the loader to predict on (default: the validation set); a training loader is read in order, whole
+              ds_idx:int=1, # the set to predict on when `dl` is None: 0 the training set (read in order, whole), 1 the validation set
+              dl:Iterable|None=None, # a loader to predict on instead, e.g. `dls.test_dl(files)`
               with_input:bool=False, # also return the inputs (first, as in fastai)
+              with_decoded:bool=False, # also return the decoded predictions (the loss function's `decodes`: class indices, label masks), after the targets
               with_loss:bool=False, # also return the loss of each item (last)
-              act:Callable|None=None # the activation applied to the outputs (default: the loss function's, e.g. softmax)
+              act:Callable|None=None, # the activation applied to the outputs (default: the loss function's, e.g. softmax)
+              reorder:bool=True, # fastai's: put the items back in order; onecycle always reads them in order, so there is nothing to undo
              ) -> tuple:
-    "[Inputs,] predictions and targets on `dl` [, per-item losses], on the CPU"
-    dl = self.dls.valid if dl is None else dl
+    "[Inputs,] predictions and targets on `dl` (default: set `ds_idx`) [, decoded predictions] [, per-item losses], on the CPU"
+    if dl is None:
+        if isinstance(ds_idx, bool) or ds_idx not in (0, 1):
+            hint = " (a loader goes in as dl=..., e.g. get_preds(dl=dls.test_dl(files)))" if not isinstance(ds_idx, int) else ""
+            raise ValueError(f"get_preds: ds_idx must be 0 (the training set) or 1 (the validation set), got {ds_idx!r}{hint}")
+        dl = (self.dls.train, self.dls.valid)[ds_idx]
     _check_loader(dl, 'get_preds: the DataLoader')
     self._check_devices()
     g = GatherPreds(with_input, _per_item_loss(self.loss_func) if with_loss else None)
     with self.added_cbs(g), _in_order(dl): self._do_validate(dl)
     if with_loss and not g.targs: raise ValueError("get_preds(with_loss=True): this DataLoader has no targets to compute a loss with")
     act = _activation(self.loss_func) if act is None else act
-    res = ([_cat(g.inputs)] if with_input else []) + [act(_f32(_cat(g.preds))), _cat(g.targs)] + ([_cat(g.losses)] if with_loss else [])
+    preds = act(_f32(_cat(g.preds)))
+    res = ([_cat(g.inputs)] if with_input else []) + [preds, _cat(g.targs)] + ([_decodes(self.loss_func)(preds)] if with_decoded else []) \
+          + ([_cat(g.losses)] if with_loss else [])
     return tuple(to_device(r, 'cpu') for r in res)
 
 # %% ../nbs/05_learner.ipynb #40c23cfb
@@ -1016,7 +1025,7 @@ def predict(self:Learner,
             item, # one item without its batch dimension: a tensor (or a tuple of them), or a raw item `dls.test_dl` takes (e.g. an image file)
            ) -> tuple:
     "The decoded prediction for one `item` (points: in pixels of its image), its decoded index (or mask), and the probabilities"
-    with self.no_bar(): x, probs = self.get_preds(self._item_dl(item), with_input=True)[:2]
+    with self.no_bar(): x, probs = self.get_preds(dl=self._item_dl(item), with_input=True)[:2]
     dec = _decodes(self.loss_func)(probs)[0]
     probs, vocab = probs[0], getattr(self.dls, 'vocab', None)
     blocks = getattr(getattr(self.dls, 'dsets', None), 'blocks', None) or []
@@ -1192,13 +1201,19 @@ def no_logging(self:Learner):
 # %% ../nbs/05_learner.ipynb #7f7b2ed2
 @patch
 def show_results(self:Learner,
+                 ds_idx:int=1, # the set to show when `dl` is None: 0 the training set, 1 the validation set
+                 dl:Iterable|None=None, # a loader to take one batch from instead
                  max_n:int=9, # the most items to show
-                 dl:Iterable|None=None, # the loader to take one batch from; None: the validation set
                  **kwargs, # passed on to `DataLoaders.show_batch`
                 ):
-    "Show `max_n` items of one batch of `dl` (default: the validation set) with predictions over targets"
+    "Show `max_n` items of one batch of `dl` (default: set `ds_idx`) with predictions over targets"
     import onecycle.data.block  # noqa: F401  (adds `show_batch` to DataLoaders)
-    b = (self.dls.valid if dl is None else dl).one_batch()
+    if dl is None:
+        if isinstance(ds_idx, bool) or ds_idx not in (0, 1):
+            raise ValueError(f"show_results: ds_idx must be 0 (the training set) or 1 (the validation set), got {ds_idx!r}; "
+                             f"a loader goes in as dl=...")
+        dl = (self.dls.train, self.dls.valid)[ds_idx]
+    b = dl.one_batch()
     was_training = self.model.training
     self.model.eval()
     try:

@@ -8,7 +8,7 @@ Docs: https://onecycle-dev.github.io/onecycle/vision.models.html.md"""
 __all__ = ['models', 'conv_bn', 'ResBlock', 'resnet_small', 'get_model', 'BatchResize', 'ProgressiveResize', 'progressive_sizes']
 
 # %% ../../nbs/12_vision.models.ipynb #4b18908c
-import difflib
+import contextlib, difflib
 from typing import Iterable
 import torch
 import torch.nn.functional as F
@@ -200,12 +200,41 @@ class _FlipInputs(Callback):
     def before_batch(self): self.learn.xb = tuple(x.flip(-1) if x.ndim == 4 else x for x in self.xb)
 
 @patch
-def tta(self:Learner,
-        dl:Iterable|None=None, # the loader to predict on (default: the validation set)
-        flip:bool=True, # average with the predictions on left-right mirrored images; False gives plain `get_preds`
-       ) -> tuple: # (mean probabilities, targets)
-    "Predictions on `dl` (default: validation set) averaged with those on its mirror images, and the targets"
-    preds, targs = self.get_preds(dl)[:2]
-    if not flip: return preds, targs
-    with self.added_cbs(_FlipInputs()): fpreds = self.get_preds(dl)[0]
+def flip_tta(self:Learner,
+             ds_idx:int=1, # the set to predict on when `dl` is None: 0 the training set, 1 the validation set
+             dl:Iterable|None=None, # a loader to predict on instead
+            ) -> tuple: # (mean probabilities, targets)
+    "Predictions on `dl` (default: set `ds_idx`) averaged with those on its mirror images, and the targets"
+    preds, targs = self.get_preds(ds_idx, dl)[:2]
+    with self.added_cbs(_FlipInputs()): fpreds = self.get_preds(ds_idx, dl)[0]
     return (preds + fpreds) / 2, targs
+
+# %% ../../nbs/12_vision.models.ipynb #aca5b2a2
+@contextlib.contextmanager
+def _augmenting(dl, batch_tfms):
+    "Inside the block, `dl` gives training-time (augmented) batches, with `batch_tfms` added to its own"
+    old = dl.train, dl.batch_tfms
+    dl.train, dl.batch_tfms = True, list(old[1]) + list(batch_tfms or [])
+    try: yield dl
+    finally: dl.train, dl.batch_tfms = old
+
+@patch
+def tta(self:Learner,
+        ds_idx:int=1, # the set to predict on when `dl` is None: 0 the training set, 1 the validation set
+        dl:Iterable|None=None, # a loader to predict on instead
+        n:int=4, # how many augmented passes
+        batch_tfms:list|None=None, # more batch transforms for the augmented passes, after the loader's own
+        beta:float|None=0.25, # the weight of the plain predictions in the result; None: return (augmented, plain) instead
+        use_max:bool=False, # the maximum over the passes (and the plain predictions) instead of the mean
+       ) -> tuple: # (probabilities, targets)
+    "fastai's test-time augmentation: the mean of `n` passes over `dl` with its training-time transforms, mixed with the plain predictions by `beta`"
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"tta: n is the number of augmented passes, a positive int; got {n!r}")
+    if beta is not None and not (isinstance(beta, (int, float)) and 0 <= beta <= 1):
+        raise ValueError(f"tta: beta is the weight of the plain predictions, between 0 and 1 (or None); got {beta!r}")
+    preds, targs = self.get_preds(ds_idx, dl)[:2]
+    dl = (self.dls.train, self.dls.valid)[ds_idx] if dl is None else dl
+    with _augmenting(dl, batch_tfms): aug = torch.stack([self.get_preds(dl=dl)[0] for _ in range(n)])
+    aug = aug.max(0)[0] if use_max else aug.mean(0)
+    if use_max: return torch.maximum(preds, aug), targs
+    return ((aug, preds) if beta is None else torch.lerp(aug, preds, beta)), targs

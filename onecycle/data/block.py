@@ -25,7 +25,7 @@ import PIL.Image
 from torchvision.io import decode_image, ImageReadMode
 from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 import matplotlib.pyplot as plt
-from fastcore.basics import patch, listify
+from fastcore.basics import patch, listify, AttrDict
 from .transforms import IntToFloatTensor, Normalize, Resize, TensorPoint, apply_batch_tfms
 from .load import DataLoaders, ItemLoader, TensorLoader, collate_items
 
@@ -154,22 +154,37 @@ class ColReader:
         extra = ''.join(f", {k}={v!r}" for k, v in (('pref', self.pref), ('suff', self.suff), ('label_delim', self.label_delim)) if v)
         return f"ColReader({self.cols if len(self.cols) > 1 else self.cols[0]!r}{extra})"
 
+# %% ../../nbs/04_data.block.ipynb #74bc2445
+_INT, _FLOAT = re.compile(r'[+-]?\d+'), re.compile(r'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf)', re.I)
+_BOOLS = {'true': True, 'false': False}
+
+def _typed_column(vals:list) -> list:
+    "A CSV column's texts typed as pandas' `read_csv` types them: ints, else floats (an empty cell: NaN), else True/False, else text"
+    full = [v for v in vals if v != '']
+    if not full: return vals
+    if all(_INT.fullmatch(v) for v in full):
+        return [int(v) for v in vals] if len(full) == len(vals) else [float(v) if v else math.nan for v in vals]
+    if all(_FLOAT.fullmatch(v) for v in full): return [float(v) if v else math.nan for v in vals]
+    if len(full) == len(vals) and all(v.lower() in _BOOLS for v in vals): return [_BOOLS[v.lower()] for v in vals]
+    return vals
+
 # %% ../../nbs/04_data.block.ipynb #7590d532
 def get_csv_rows(path, # the CSV file
                  header:str|None='infer', # 'infer': the first line names the columns; None: no header, columns are 0, 1, ...
                  **kwargs # passed to `csv.reader` (delimiter=..., quotechar=...)
                 ) -> list[dict]:
-    "The rows of a CSV file as dicts (column -> text)"
+    "The rows of a CSV file as dicts (`AttrDict`s: `row['label']` or `row.label`), each column typed as pandas' `read_csv` would"
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"get_csv_rows: no file {path}" + ("" if path.parent.is_dir() else f" (no folder {path.parent})"))
     with open(path, newline='') as f: lines = [r for r in csv.reader(f, **kwargs) if r]
-    if header is None: return [dict(enumerate(r)) for r in lines]
-    if not lines: return []
-    cols = lines[0]
-    for n, r in enumerate(lines[1:], 2):
+    if header is None: cols, body = list(range(max(map(len, lines), default=0))), lines
+    elif not lines: return []
+    else: cols, body = lines[0], lines[1:]
+    for n, r in enumerate(body, 1 if header is None else 2):
         if len(r) != len(cols):
-            raise ValueError(f"get_csv_rows: line {n} of {path} has {len(r)} values but the header names {len(cols)} columns {cols}")
-    return [dict(zip(cols, r)) for r in lines[1:]]
+            raise ValueError(f"get_csv_rows: line {n} of {path} has {len(r)} values but {'the header names' if header is not None else 'line 1 has'} {len(cols)} columns {cols}")
+    typed = [_typed_column([r[j] for r in body]) for j in range(len(cols))]
+    return [AttrDict(zip(cols, vals)) for vals in zip(*typed)] if body else []
 
 # %% ../../nbs/04_data.block.ipynb #d372fa26
 class ItemGetter:
@@ -979,7 +994,7 @@ class DataBlock:
         elif _is_csv(source): items = get_csv_rows(source)
         else: items = source
         table = hasattr(items, 'to_dict') or _is_csv(source)
-        if hasattr(items, 'to_dict'): items = items.to_dict('records')
+        if hasattr(items, 'to_dict'): items = [AttrDict(r) for r in items.to_dict('records')]   # rows read as r['col'] or r.col
         items = list(items)
         if not items:
             if table: raise ValueError(f"DataBlock: the table {Path(source).name if _is_csv(source) else '(a DataFrame)'} has no "
@@ -1065,6 +1080,11 @@ class _ImageFiles:
     def __call__(self, path): return get_image_files(path, folders=self.folders)
     def __repr__(self): return f"get_image_files(folders={self.folders})"
 
+def _under(path, f) -> Path:
+    "File `f` under the folder `path`: as it is when absolute or already starting with `path` (as `get_image_files(path)` gives it), else `path/f`"
+    path, f = Path(path), Path(f)
+    return f if f.is_absolute() or f.parts[:len(path.parts)] == path.parts else path/f
+
 class ImageDataLoaders:
     "fastai's shortcuts: the `DataBlock` for a common layout of image files, built and turned into `DataLoaders` in one call"
     @staticmethod
@@ -1096,7 +1116,7 @@ class ImageDataLoaders:
                        seed:int|None=None, # seed of the random split and of the loaders' order and augmentation; None: a random one
                        **kwargs) -> DataLoaders:
         "The files `fnames`, labelled by `label_func(path)`, a random `valid_pct` held out"
-        return cls._dls(CategoryBlock, [Path(path)/f for f in fnames], get_y=label_func,
+        return cls._dls(CategoryBlock, [_under(path, f) for f in fnames], get_y=label_func,
                         splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
 
     @classmethod
@@ -1140,7 +1160,7 @@ class ImageDataLoaders:
                 valid_col:int|str|None=None, # a true/false column marking the validation rows (else `valid_pct` at random)
                 **kwargs) -> DataLoaders:
         "Images named in a table, with their labels"
-        rows = df.to_dict('records') if hasattr(df, 'to_dict') else list(df)
+        rows = [AttrDict(r) for r in df.to_dict('records')] if hasattr(df, 'to_dict') else list(df)
         if not rows: raise ValueError("ImageDataLoaders.from_df: the table has no rows")
         label_cols = list(label_col) if isinstance(label_col, (list, tuple)) else [label_col]
         for c in (fn_col, *label_cols, valid_col):
@@ -1176,7 +1196,7 @@ class ImageDataLoaders:
         "The files `fnames` with the labels `labels`"
         fnames, labels = list(fnames), list(labels)
         if len(fnames) != len(labels): raise ValueError(f"ImageDataLoaders.from_lists: {len(fnames)} files but {len(labels)} labels")
-        return cls._dls(y_block, list(zip(fnames, labels)), get_x=ColReader(0, pref=Path(path)), get_y=ColReader(1),
+        return cls._dls(y_block, [(_under(path, f), y) for f, y in zip(fnames, labels)], get_x=ColReader(0), get_y=ColReader(1),
                         splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
 
 # %% ../../nbs/04_data.block.ipynb #29ee4458

@@ -509,14 +509,16 @@ def _check_single_labels(values, who:str='CategoryBlock'):
 class CategoryBlock(TransformBlock):
     "Single-label classification: label -> int64 index into `vocab` (sorted training labels)"
     lazy = False
-    def __init__(self, vocab:list|None=None, # the labels, in order; None: the training labels, sorted
-                 sort:bool=True # sort the training labels (else: in order of appearance)
+    def __init__(self, vocab:list|None=None, # the labels; None: the training labels
+                 sort:bool=True, # sort the labels, given or found (as fastai); False: the given order, or the order of appearance
+                 add_na:bool=False, # put a '#na#' class first, which labels outside the vocabulary become (instead of an error)
                 ):
         super().__init__(loss_func=nn.CrossEntropyLoss())
-        self.sort, self.vocab = sort, None
-        if vocab is not None: self._set_vocab(vocab)
+        self.sort, self.add_na, self.vocab = sort, add_na, None
+        if vocab is not None: self._set_vocab(_sorted(set(vocab)) if sort else vocab)
     def _set_vocab(self, vocab):
-        self.vocab = list(vocab)
+        vocab = list(vocab)
+        self.vocab = ['#na#'] + vocab if self.add_na and '#na#' not in vocab else vocab
         self.o2i = {v: i for i, v in enumerate(self.vocab)}
     def setup(self,
               values:list, # the training items' labels (one per item)
@@ -530,7 +532,9 @@ class CategoryBlock(TransformBlock):
               ) -> torch.Tensor:
         "The label's index in `vocab`, an int64 tensor"
         try: return torch.tensor(self.o2i[v])
-        except KeyError: raise KeyError(f"CategoryBlock: label {v!r} is not in the vocab {self.vocab[:10]}"
+        except KeyError:
+            if self.add_na: return torch.tensor(self.o2i['#na#'])
+            raise KeyError(f"CategoryBlock: label {v!r} is not in the vocab {self.vocab[:10]}"
                                         f"{'...' if len(self.vocab) > 10 else ''} (built from the training labels); "
                                         f"give CategoryBlock(vocab=[...]) or put examples of it in the training set") from None
     def decode(self,
@@ -600,11 +604,13 @@ class MultiCategoryBlock(CategoryBlock):
     "Multi-label classification: a list of labels (or, `encoded`, one 0/1 per label of `vocab`) -> multi-hot float32 vector"
     def __init__(self, encoded:bool=False, # the targets are already one 0/1 value per label of `vocab` (e.g. a column each)
                  vocab:list|None=None, # the labels, in order; None: every training label, sorted (with `encoded` it must be given)
+                 add_na:bool=False, # put a '#na#' label first (fastai's argument; a label outside the vocabulary is still an error)
                  thresh:float=0.5 # `decode` keeps the labels whose value (a probability) is above this
                 ):
         if encoded and vocab is None:
             raise ValueError("MultiCategoryBlock(encoded=True) needs vocab=[...]: the name of each label, in the order of the values")
-        super().__init__(vocab)
+        self.add_na = add_na and not encoded
+        super().__init__(vocab, sort=False, add_na=self.add_na)
         self.encoded, self.thresh, self.loss_func = encoded, thresh, BCEWithLogitsLossFlat(thresh=thresh)
     def _check(self, vs):
         if isinstance(vs, str): raise TypeError(f"MultiCategoryBlock: expected a list of labels, got the string {vs!r}; "
@@ -626,7 +632,11 @@ class MultiCategoryBlock(CategoryBlock):
             if t.shape != (len(self.vocab),): raise ValueError(f"MultiCategoryBlock(encoded=True): expected {len(self.vocab)} values (one per label of the vocab), got {vs!r}")
             return t
         t = torch.zeros(len(self.vocab))
-        for v in vs: t[super().encode(v)] = 1.
+        for v in vs:
+            if v not in self.o2i: raise KeyError(f"MultiCategoryBlock: label {v!r} is not in the vocab {self.vocab[:10]}"
+                                                 f"{'...' if len(self.vocab) > 10 else ''} (built from the training labels); "
+                                                 f"give MultiCategoryBlock(vocab=[...]) or put examples of it in the training set")
+            t[self.o2i[v]] = 1.
         return t
     def decode(self,
                t, # one value per label of `vocab`: a multi-hot target, or probabilities
@@ -1098,7 +1108,7 @@ class ImageDataLoaders:
                     valid:str|list='valid', # the validation folder(s) under `path`
                     valid_pct:float|None=None, # instead: hold out this fraction of all the images at random
                     seed:int|None=None, # seed of the loaders' order and augmentation (and of the split, with `valid_pct`); None: a random one
-                    vocab:list|None=None, # the class names, in order; None: the training folders' names, sorted
+                    vocab:list|None=None, # the class names (sorted, as by fastai's `CategoryBlock`); None: the training folders' names
                     **kwargs) -> DataLoaders:
         "Images labelled by their folder: `path/train/<class>/` and `path/valid/<class>/`, or with `valid_pct` any `path/<class>/`"
         if valid_pct is None:
@@ -1276,7 +1286,7 @@ def decode_batch(x:torch.Tensor, # a batch of inputs, as the batch transforms le
 
 def _target_block(dls):
     if dls.dsets is not None and len(dls.dsets.blocks) > dls.n_inp: return dls.dsets.blocks[dls.n_inp]
-    return CategoryBlock(vocab=dls.vocab) if dls.vocab is not None else TransformBlock()
+    return CategoryBlock(vocab=dls.vocab, sort=False) if dls.vocab is not None else TransformBlock()
 
 def _pred_title(blk, p):
     if isinstance(blk, MultiCategoryBlock): return blk.title(torch.sigmoid(p))

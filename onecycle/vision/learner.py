@@ -472,7 +472,7 @@ class ExportedInputs:
                  loss_func:nn.Module|None=None, # the loss the model was trained with, as a `DataBlock`'s datasets carry theirs
                 ):
         self.input_spec, self.item_tfms, self.vocab, self.n_in, self.loss_func = input_spec, item_tfms, vocab, n_in, loss_func
-        self.blocks = [ImageBlock(**input_spec.get('args', {}))] + ([CategoryBlock(vocab=vocab)] if vocab is not None else [])
+        self.blocks = [ImageBlock(**input_spec.get('args', {}))] + ([CategoryBlock(vocab=vocab, sort=False)] if vocab is not None else [])
     def test_set(self,
                  items:list, # new images: file paths, PIL images or (C, H, W) tensors
                 ): # a dataset of them, read and transformed as the training images were

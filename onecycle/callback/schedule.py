@@ -173,7 +173,7 @@ def fit_one_cycle(self:Learner,
                   div_final:float=1e5, # and ends at `lr_max/div_final`
                   pct_start:float=0.25, # the fraction of the steps spent raising the learning rate
                   wd:float|None=None, # weight decay; None: `learn.wd`
-                  moms:tuple|None=(0.95, 0.85, 0.95), # momentum at the start, at the peak learning rate and at the end; None leaves it alone
+                  moms:tuple|None=None, # momentum at the start, at the peak learning rate and at the end; None: fastai's (0.95, 0.85, 0.95)
                   three_phase:bool=False, # come back down to `lr_max/div` first, then anneal to `lr_max/div_final` (fastai's three phases)
                   cbs:Callback|list|None=None, # callbacks for this fit only
                   start_epoch:int=0 # the epoch to start at (a resumed run), the schedules already that far along
@@ -181,6 +181,7 @@ def fit_one_cycle(self:Learner,
     "Train for `n_epoch` epochs with the 1-cycle policy"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
         raise ValueError(f"fit_one_cycle: n_epoch must be a positive int, got {n_epoch!r}")
+    if moms is None: moms = (0.95, 0.85, 0.95)   # fastai's default cycle of momentum (beta1 for Adam)
     _check_pos('div', div); _check_pos('div_final', div_final); _check_moms(moms)
     if not 0 < pct_start < 1: raise ValueError(f"fit_one_cycle: pct_start must be in (0, 1), got {pct_start!r}")
     lr_max = self.lr_per_group(self.lr if lr_max is None else lr_max)
@@ -195,7 +196,7 @@ def fit_one_cycle(self:Learner,
     else:
         lr = combine_scheds(pcts, [Sched(sched_cos, lo, hi), Sched(sched_cos, hi, end)])
         mom = combine_scheds(pcts, [Sched(sched_cos, moms[0], moms[1]), Sched(sched_cos, moms[1], moms[2])])
-    scheds = {'lr': lr} if moms is None else {'lr': lr, 'mom': mom}
+    scheds = {'lr': lr, 'mom': mom}
     self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs), start_epoch=start_epoch)
 
 # %% ../../nbs/07_callback.schedule.ipynb #38dd16dc
@@ -221,10 +222,11 @@ def freeze_to(self:Learner,
         raise ValueError(f"freeze_to: n={n} but the splitter gives {len(groups)} parameter groups")
     for i, g in enumerate(groups):
         for p in g: p.requires_grad_(i >= n % len(groups) if n < 0 else i >= n)
-    if self.train_bn:  # as fastai: frozen or not, batch-norm layers keep learning their scale and shift
+    if self.train_bn:  # as fastai: frozen or not, normalisation layers keep learning their scale and shift
         for m in self.model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._NormBase):
+            if isinstance(m, (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm)):   # fastai's norm_types: BatchNorm, InstanceNorm, LayerNorm
                 for p in m.parameters(recurse=False): p.requires_grad_(True)
+    if getattr(self, 'opt', None) is not None: self.opt.state.clear()   # as fastai: the moments of the old setting go
 
 @patch
 def freeze(self:Learner):

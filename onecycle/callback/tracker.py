@@ -74,7 +74,7 @@ class EarlyStoppingCallback(TrackerCallback):
         super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, reset_on_fit=reset_on_fit)
         self.patience, self.wait = patience, 0
     def before_fit(self):
-        if self.reset_on_fit or self.best is None: self.wait = 0
+        self.wait = 0   # as fastai: every fit gets its full patience; reset_on_fit=False keeps only the best value
         super().before_fit()
     def after_epoch(self):
         super().after_epoch()
@@ -102,7 +102,7 @@ class ReduceLROnPlateau(TrackerCallback):
         super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, reset_on_fit=reset_on_fit)
         self.patience, self.factor, self.min_lr, self.wait = patience, factor, min_lr, 0
     def before_fit(self):
-        if self.reset_on_fit or self.best is None: self.wait = 0
+        self.wait = 0   # as fastai: every fit gets its full patience; reset_on_fit=False keeps only the best value
         super().before_fit()
     def after_epoch(self):
         super().after_epoch()

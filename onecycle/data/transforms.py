@@ -248,6 +248,18 @@ class Normalize(BatchTransform):
                  ) -> 'Normalize':
         "A `Normalize` with the statistics of (up to `n` items of) the image batch `x` (B, C, H, W)"
         return cls().setup(x, n)
+    @classmethod
+    def from_stats(cls,
+                   mean:float|list|tuple|torch.Tensor, # per-channel mean, e.g. `imagenet_stats[0]`
+                   std:float|list|tuple|torch.Tensor, # per-channel standard deviation
+                   dim:int=1, # fastai's: the channel axis; only 1 (images (B, C, H, W)) is supported
+                   ndim:int=4, # fastai's: the batch's number of axes; only 4
+                   cuda:bool=True, # fastai's: put the statistics on the GPU; here they follow each batch to its device
+                  ) -> 'Normalize':
+        "fastai's constructor: `Normalize.from_stats(*imagenet_stats)`"
+        if (dim, ndim) != (1, 4):
+            raise ValueError(f"Normalize.from_stats: only dim=1, ndim=4 (image batches (B, C, H, W)) are supported, got dim={dim}, ndim={ndim}")
+        return cls(mean, std)
     def _stats(self, device):
         "mean and std on `device`, moved once and kept there (no host-to-device copy per batch)"
         if self.mean is None:
@@ -260,6 +272,9 @@ class Normalize(BatchTransform):
                 generator:torch.Generator|None, # unused: this transform draws no random numbers
                ) -> torch.Tensor:
         m, s = self._stats(x.device)
+        if m.shape[1] not in (1, x.shape[1]):
+            raise ValueError(f"Normalize: {m.shape[1]} channel statistics for a batch of {x.shape[1]}-channel images {tuple(x.shape)}; "
+                             f"give one mean and std per channel (for grey images one each, e.g. Normalize.from_data(x))")
         scale = 255. if x.dtype == torch.uint8 else 1.
         xf = x.float()
         xf = xf.mul(1 / (scale * s)) if xf.data_ptr() == x.data_ptr() else xf.mul_(1 / (scale * s))  # never the caller's tensor

@@ -986,6 +986,19 @@ def _in_order(dl):
         for k, v in old.items(): setattr(dl, k, v)
 
 @patch
+def loader_for(self:Learner,
+               ds_idx:int=1, # 0 the training set, 1 the validation set (fastai's `ds_idx`)
+               dl:Iterable|None=None, # a loader to use instead; returned as it is
+               who:str='Learner', # the caller, for the error message
+              ) -> Iterable:
+    "`dl` if given, else the loader of set `ds_idx`: what `get_preds`, `show_results` and `tta` predict on"
+    if dl is not None: return dl
+    if isinstance(ds_idx, bool) or ds_idx not in (0, 1):
+        raise ValueError(f"{who}: ds_idx must be 0 (the training set) or 1 (the validation set), got {ds_idx!r:.80}; "
+                         f"a loader goes in as dl=..., e.g. {who}(dl=dls.test_dl(files))")
+    return (self.dls.train, self.dls.valid)[ds_idx]
+
+@patch
 def get_preds(self:Learner,
               ds_idx:int=1, # the set to predict on when `dl` is None: 0 the training set (read in order, whole), 1 the validation set
               dl:Iterable|None=None, # a loader to predict on instead, e.g. `dls.test_dl(files)`
@@ -996,11 +1009,7 @@ def get_preds(self:Learner,
               reorder:bool=True, # fastai's: put the items back in order; onecycle always reads them in order, so there is nothing to undo
              ) -> tuple:
     "[Inputs,] predictions and targets on `dl` (default: set `ds_idx`) [, decoded predictions] [, per-item losses], on the CPU"
-    if dl is None:
-        if isinstance(ds_idx, bool) or ds_idx not in (0, 1):
-            hint = " (a loader goes in as dl=..., e.g. get_preds(dl=dls.test_dl(files)))" if not isinstance(ds_idx, int) else ""
-            raise ValueError(f"get_preds: ds_idx must be 0 (the training set) or 1 (the validation set), got {ds_idx!r}{hint}")
-        dl = (self.dls.train, self.dls.valid)[ds_idx]
+    dl = self.loader_for(ds_idx, dl, 'get_preds')
     _check_loader(dl, 'get_preds: the DataLoader')
     self._check_devices()
     g = GatherPreds(with_input, _per_item_loss(self.loss_func) if with_loss else None)
@@ -1208,12 +1217,7 @@ def show_results(self:Learner,
                 ):
     "Show `max_n` items of one batch of `dl` (default: set `ds_idx`) with predictions over targets"
     import onecycle.data.block  # noqa: F401  (adds `show_batch` to DataLoaders)
-    if dl is None:
-        if isinstance(ds_idx, bool) or ds_idx not in (0, 1):
-            raise ValueError(f"show_results: ds_idx must be 0 (the training set) or 1 (the validation set), got {ds_idx!r}; "
-                             f"a loader goes in as dl=...")
-        dl = (self.dls.train, self.dls.valid)[ds_idx]
-    b = dl.one_batch()
+    b = self.loader_for(ds_idx, dl, 'show_results').one_batch()
     was_training = self.model.training
     self.model.eval()
     try:

@@ -609,8 +609,7 @@ class MultiCategoryBlock(CategoryBlock):
                 ):
         if encoded and vocab is None:
             raise ValueError("MultiCategoryBlock(encoded=True) needs vocab=[...]: the name of each label, in the order of the values")
-        self.add_na = add_na and not encoded
-        super().__init__(vocab, sort=False, add_na=self.add_na)
+        super().__init__(vocab, sort=False, add_na=add_na and not encoded)
         self.encoded, self.thresh, self.loss_func = encoded, thresh, BCEWithLogitsLossFlat(thresh=thresh)
     def _check(self, vs):
         if isinstance(vs, str): raise TypeError(f"MultiCategoryBlock: expected a list of labels, got the string {vs!r}; "

@@ -232,8 +232,8 @@ def tta(self:Learner,
         raise ValueError(f"tta: n is the number of augmented passes, a positive int; got {n!r}")
     if beta is not None and not (isinstance(beta, (int, float)) and 0 <= beta <= 1):
         raise ValueError(f"tta: beta is the weight of the plain predictions, between 0 and 1 (or None); got {beta!r}")
-    preds, targs = self.get_preds(ds_idx, dl)[:2]
-    dl = (self.dls.train, self.dls.valid)[ds_idx] if dl is None else dl
+    dl = self.loader_for(ds_idx, dl, 'tta')
+    preds, targs = self.get_preds(dl=dl)[:2]
     with _augmenting(dl, batch_tfms): aug = torch.stack([self.get_preds(dl=dl)[0] for _ in range(n)])
     aug = aug.max(0)[0] if use_max else aug.mean(0)
     if use_max: return torch.maximum(preds, aug), targs

@@ -327,7 +327,7 @@ def to_distributed(self:Learner,
                   ):
     "Train on every process torchrun (or `launch`) started; on one device, nothing changes"
     cb = next((c for c in self.cbs if isinstance(c, DistributedTrainer)), None)
-    if cb is None: cb = self.add_cb(DistributedTrainer())
+    if cb is None: self.add_cb(cb := DistributedTrainer())
     cb.sync_bn, cb.timeout, cb.ddp_kwargs = sync_bn, timeout, ddp_kwargs
     have = [c for c in self.cbs if isinstance(c, ScaleLR)]
     if scale_lr and not have: self.add_cb(ScaleLR())

@@ -166,17 +166,18 @@ class Learner:
                  loss_func:Callable|None=None, # the loss (default: the one the DataLoaders carry, `dls.loss_func`)
                  opt_func:Callable=torch.optim.AdamW, # builds the optimizer from the parameter groups
                  lr:float|list|slice=1e-3, # learning rate: a number, one per parameter group, or `slice(lo, hi)`
-                 wd:float|None=None, # weight decay (None: the optimizer's own default)
-                 metrics:Callable|list|None=None, # metric functions or `Metric`s, computed on the validation set
-                 cbs:Callback|list|None=None, # extra callbacks, for every fit
-                 path:str|Path='.', # the folder for checkpoints and logs
-                 model_dir:str|Path='models', # where `save` and `load` put checkpoints, under `path`
                  splitter:Callable|None=None, # model -> parameter groups (default: one group)
-                 silent:bool=False, # no progress bars, no printed table
-                 logger:Callable|None=None, # receives each row of the results table instead of printing it
-                 default_cbs:bool=True, # start with the registered default callbacks (TrainEvalCallback, Recorder, ...)
+                 cbs:Callback|list|None=None, # extra callbacks, for every fit
+                 metrics:Callable|list|None=None, # metric functions or `Metric`s, computed on the validation set
+                 path:str|Path|None=None, # the folder for checkpoints and logs; None: the data's `dls.path`, else '.'
+                 model_dir:str|Path='models', # where `save` and `load` put checkpoints, under `path`
+                 wd:float|None=None, # weight decay (None: the optimizer's own default)
+                 wd_bn_bias:bool=False, # also decay normalisation layers and biases (fastai's default: no)
                  train_bn:bool=True, # `freeze` keeps batch-norm layers training (fastai's default)
-                 wd_bn_bias:bool=False # also decay normalisation layers and biases (fastai's default: no)
+                 moms:tuple=(0.95, 0.85, 0.95), # the momentum cycle `fit_one_cycle` uses when not given one (fastai's)
+                 default_cbs:bool=True, # start with the registered default callbacks (TrainEvalCallback, Recorder, ...)
+                 silent:bool=False, # no progress bars, no printed table
+                 logger:Callable|None=None # receives each row of the results table instead of printing it
                 ):
         loss_func = getattr(dls, 'loss_func', None) if loss_func is None else loss_func
         if loss_func is None:
@@ -185,7 +186,8 @@ class Learner:
         parse_lr(lr, where='Learner')
         self.dls, self.model, self.loss_func, self.opt_func, self.lr, self.wd = dls, model, loss_func, opt_func, lr, wd
         self.splitter, self.metrics = splitter or default_splitter, metrics
-        self.path, self.model_dir, self.silent, self.logger = Path(path), Path(model_dir), silent, logger
+        self.path = Path(getattr(dls, 'path', None) or '.') if path is None else Path(path)
+        self.model_dir, self.silent, self.logger, self.moms = Path(model_dir), silent, logger, moms
         self.train_bn = train_bn  # `freeze` keeps the batch-norm layers training (fastai's default)
         self.wd_bn_bias = wd_bn_bias  # False: no weight decay on normalisation layers and biases (fastai's default)
         self.n_inp = getattr(dls, 'n_inp', 1)
@@ -252,8 +254,8 @@ def _sync_events(self:Learner):
 @patch
 def add_cb(self:Learner,
            cb:Callback|type, # a `Callback` instance, or a `Callback` class to instantiate
-          ) -> Callback: # the instance added
-    "Add the callback `cb` (an instance, or a class to instantiate) and return the instance"
+          ) -> 'Learner': # this Learner, so that calls chain (as fastai's); the callback is `learn.<its name>`
+    "Add the callback `cb` (an instance, or a class to instantiate)"
     if isinstance(cb, type) and issubclass(cb, Callback): cb = cb()
     if not isinstance(cb, Callback):
         raise TypeError(f"add_cb: expected a Callback instance or class, got {cb!r} ({type(cb).__name__})")
@@ -262,36 +264,38 @@ def add_cb(self:Learner,
     cb.learn = self
     self._cbs.append(cb)
     self._sync_events()
-    return cb
+    return self
 
 # %% ../nbs/05_learner.ipynb #dbd7f451
 @patch
 def remove_cb(self:Learner,
               cb:Callback|type, # a callback instance, or a class: every callback of that class is removed
-             ) -> list: # the callbacks removed
-    "Remove the callback instance `cb`, or every callback of class `cb`; return what was removed"
+             ) -> 'Learner': # this Learner, so that calls chain (as fastai's)
+    "Remove the callback instance `cb`, or every callback of class `cb`"
     gone = [c for c in self._cbs if (isinstance(c, cb) if isinstance(cb, type) else c is cb)]
     if not gone: raise ValueError(f"remove_cb: {cb!r} is not one of this Learner's callbacks {list(self._cbs)}")
     self._cbs = [c for c in self._cbs if all(c is not g for g in gone)]
     for c in gone: c.learn = None
     self._sync_events()
-    return gone
+    return self
 
 # %% ../nbs/05_learner.ipynb #87086649
 @patch
 def add_cbs(self:Learner,
             cbs:Callback|type|list|None, # one callback or a list of them (instances or classes); None adds none
-           ) -> list: # the instances added
+           ) -> 'Learner': # this Learner (as fastai's)
     "Add each callback of `cbs` with `add_cb`"
-    return [self.add_cb(cb) for cb in _listify(cbs)]
+    for cb in _listify(cbs): self.add_cb(cb)
+    return self
 
 # %% ../nbs/05_learner.ipynb #0298e05d
 @patch
 def remove_cbs(self:Learner,
                cbs:Callback|type|list|None, # one callback or a list of them (instances or classes); None removes none
-              ):
+              ) -> 'Learner': # this Learner (as fastai's)
     "Remove each callback of `cbs` with `remove_cb`"
     for cb in _listify(cbs): self.remove_cb(cb)
+    return self
 
 # %% ../nbs/05_learner.ipynb #c081f416
 @patch
@@ -302,7 +306,9 @@ def added_cbs(self:Learner,
     "Context manager: the callbacks `cbs` are attached inside the block only"
     added = []
     try:
-        for cb in _listify(cbs): added.append(self.add_cb(cb))
+        for cb in _listify(cbs):
+            cb = cb() if isinstance(cb, type) else cb
+            self.add_cb(cb); added.append(cb)
         yield added
     finally:
         for cb in added: self.remove_cb(cb)
@@ -509,6 +515,7 @@ def fit(self:Learner,
         lr:float|list|slice|None=None, # learning rate (default `self.lr`): a number, a list with one per parameter group, or `slice(lo, hi)`
         wd:float|list|None=None, # weight decay (default `self.wd`; None leaves the optimizer's own)
         cbs:Callback|list|None=None, # extra callbacks, for this call only
+        reset_opt:bool=False, # start from a new optimizer (its state, momentum and Adam's moments, forgotten)
         start_epoch:int=0): # skip the epochs before this one (as fastai's `start_epoch`); `n_epoch` skips them all
     "Train for `n_epoch` epochs at learning rate `lr`, with extra callbacks `cbs` for this call only"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
@@ -520,7 +527,7 @@ def fit(self:Learner,
     _check_loader(self.dls.valid, 'fit: the validation DataLoader')
     self._check_devices()
     with self.added_cbs(cbs):
-        if self.opt is None: self.create_opt()
+        if reset_opt or self.opt is None: self.create_opt()
         if not any(p.requires_grad for g in self.opt.param_groups for p in g['params']):
             raise ValueError(f"fit: the model has no trainable parameters (all {sum(p.numel() for p in self.model.parameters())} "
                              f"are frozen, or it has none), so training would change nothing. Unfreeze them (learn.unfreeze(), "

@@ -6,7 +6,7 @@ Docs: https://onecycle-dev.github.io/onecycle/callback.lr_finder.html.md"""
 
 # %% auto #0
 __all__ = ['MIN_POINTS', 'clone_state', 'StateSnapshot', 'preserved_state', 'LRFinder', 'NoSuggestion', 'valley', 'slide',
-           'minimum', 'steep', 'LRFinderWarning']
+           'minimum', 'steep', 'SuggestionMethod', 'LRFinderWarning']
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #05162d3f
 import collections, contextlib, copy, functools, math, numbers, os, uuid, warnings
@@ -101,6 +101,7 @@ class LRFinder(ParamScheduler):
         self.start_lr, self.end_lr, self.num_it, self.stop_div = start_lr, end_lr, num_it, stop_div
         self.beta, self.div_thresh, self.sync_every = beta, div_thresh, sync_every
         self.lrs, self.raw_losses, self.losses, self.stopped, self.n_points, self.suggestions = [], [], [], None, 0, None
+        self.points = {}  # the point of the curve each suggestion marks (set by `suggest`)
 
     def before_fit(self):
         learn = self.learn
@@ -195,11 +196,16 @@ def _slopes(x, losses) -> np.ndarray:
     if g.min() >= 0: raise NoSuggestion("the loss never falls")
     return g
 
+def _point(lrs, losses, lr:float) -> tuple:
+    "The point of the curve at `lr` (interpolated on the log scale), to mark on the plot"
+    return lr, float(np.interp(np.log10(lr), np.log10(lrs), losses))
+
 def valley(lrs:np.ndarray|list, # the finder's learning rates, increasing
            losses:np.ndarray|list, # the smoothed loss at each of them
+           num_it:int|None=None, # the finder's number of steps (fastai's signature; not needed here)
            pct:float=0.9, # how far along the valley to go, on the log scale: 0 its start, 1 its bottom
            thresh:float=0.1 # a point is in the valley while its slope is at least this fraction of the steepest slope
-          ) -> float: # fastai's default suggestion: a rate from the longest valley of the curve
+          ) -> tuple: # the suggested rate and the point `(lr, loss)` to mark; the default suggestion, as in fastai
     "The rate `pct` of the way (in log scale) along the longest stretch where the loss falls at `thresh` of its steepest rate or more"
     lrs, losses, x = _curve(lrs, losses)
     g = _slopes(x, losses)
@@ -208,41 +214,56 @@ def valley(lrs:np.ndarray|list, # the finder's learning rates, increasing
     i = int(np.argmax(x[ends] - x[starts]))
     a, b = starts[i], ends[i]
     if a == b: raise NoSuggestion("the loss falls at isolated points only, never over a stretch")
-    return float(10 ** (x[a] + pct * (x[b] - x[a])))
+    lr = float(10 ** (x[a] + pct * (x[b] - x[a])))
+    return lr, _point(lrs, losses, lr)
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #8313eb60
 def slide(lrs:np.ndarray|list, # the finder's learning rates, increasing
           losses:np.ndarray|list, # the smoothed loss at each of them
+          num_it:int|None=None, # the finder's number of steps (fastai's signature; not needed here)
           span:float=1., # the window's width, in decades of learning rate
-          thresh:float=0.05 # how much the loss must fall across the window, as a fraction of the curve's whole fall
-         ) -> float: # fastai's interval slide rule: a rate a window's width below where the loss last clearly fell
-    "Slide a window `span` decades wide left from the high end until the loss falls across it by `thresh` of its whole fall; its left edge"
+          min_fall:float=0.05, # how much the loss must fall across the window, as a fraction of the curve's whole fall
+          adjust_value:float=1. # a factor for the rate found, as fastai's (0.5: half of it)
+         ) -> tuple: # the suggested rate and the point `(lr, loss)` to mark: a window's width below where the loss last clearly fell
+    "Slide a window `span` decades wide left from the high end until the loss falls across it by `min_fall` of its whole fall; its left edge"
     lrs, losses, x = _curve(lrs, losses)
     fall = losses[:int(np.argmin(losses)) + 1].max() - losses.min()
     if fall <= 0: raise NoSuggestion("the loss never falls")
     for r in range(len(x) - 1, 0, -1):
         if x[r] - x[0] < span: break
         l = int(np.searchsorted(x, x[r] - span))
-        if losses[l] - losses[r] >= thresh * fall: return float(lrs[l])
-    raise NoSuggestion(f"the loss never falls by {thresh:.0%} of its fall across {span} decade(s)")
+        if losses[l] - losses[r] >= min_fall * fall:
+            lr = float(lrs[l]) * adjust_value
+            return lr, _point(lrs, losses, lr)
+    raise NoSuggestion(f"the loss never falls by {min_fall:.0%} of its fall across {span} decade(s)")
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #364ef45d
 def minimum(lrs:np.ndarray|list, # the finder's learning rates, increasing
-            losses:np.ndarray|list # the smoothed loss at each of them
-           ) -> float: # as in fastai: a tenth of the rate of the lowest loss before the divergence
+            losses:np.ndarray|list, # the smoothed loss at each of them
+            num_it:int|None=None # the finder's number of steps (fastai's signature; not needed here)
+           ) -> tuple: # as in fastai: a tenth of the rate of the lowest loss, and the lowest point to mark
     "A tenth of the rate at the lowest loss"
     lrs, losses, _ = _curve(lrs, losses, need=2)
     i = int(np.argmin(losses))
     if i == 0: raise NoSuggestion("the loss is lowest at the first point: it never fell")
-    return float(lrs[i] / 10)
+    return float(lrs[i] / 10), (float(lrs[i]), float(losses[i]))
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #c9088cc5
 def steep(lrs:np.ndarray|list, # the finder's learning rates, increasing
-          losses:np.ndarray|list # the smoothed loss at each of them
-         ) -> float: # as in fastai: the rate where the loss falls most steeply
-    "The rate where the loss falls fastest, per decade of learning rate"
-    lrs, losses, x = _curve(lrs, losses)
-    return float(lrs[int(np.argmin(_slopes(x, losses)))])
+          losses:np.ndarray|list, # the smoothed loss at each of them
+          num_it:int|None=None # the finder's number of steps (fastai's signature; not needed here)
+         ) -> tuple: # as in fastai: the rate where the loss falls most steeply, and its point
+    "The rate at the start of the steepest fall between two successive points, per decade of learning rate"
+    lrs, losses, x = _curve(lrs, losses, need=2)
+    g = np.diff(losses) / np.diff(x)
+    if g.min() >= 0: raise NoSuggestion("the loss never falls")
+    i = int(np.argmin(g))
+    return float(lrs[i]), (float(lrs[i]), float(losses[i]))
+
+# %% ../../nbs/08_callback.lr_finder.ipynb #14241118
+class SuggestionMethod:
+    "The four suggestion functions by fastai's names for them: `lr_find(suggest_funcs=(SuggestionMethod.Minimum, SuggestionMethod.Steep))`"
+    Valley, Slide, Minimum, Steep = staticmethod(valley), staticmethod(slide), staticmethod(minimum), staticmethod(steep)
 
 # %% ../../nbs/08_callback.lr_finder.ipynb #c54938de
 class LRFinderWarning(UserWarning):
@@ -266,6 +287,10 @@ def _noise(raw) -> float:
     "The loss's noise from step to step: a robust standard deviation of the differences of successive step losses, over sqrt(2)"
     return float(1.4826 * np.median(np.abs(np.diff(raw))) / math.sqrt(2)) if len(raw) > 1 else 0.
 
+
+def _funcs(suggest_funcs) -> list:
+    "A list of suggestion functions from one function or several (fastai writes `suggest_funcs=(SuggestionMethod.Valley)`, one function)"
+    return list(suggest_funcs) if isinstance(suggest_funcs, (tuple, list)) else [suggest_funcs]
 
 def _suggest_names(funcs) -> tuple:
     names = tuple(fn_name(f) for f in funcs)
@@ -301,18 +326,21 @@ def problem(self:LRFinder) -> str|None:
 # %% ../../nbs/08_callback.lr_finder.ipynb #d5fa503a
 @patch
 def suggest(self:LRFinder,
-            suggest_funcs:tuple|list|None=None # functions `(lrs, losses) -> lr`, each named by its function's name; None: `(valley,)`
+            suggest_funcs:tuple|list|None=None # functions `(lrs, losses, num_it) -> (lr, (x, y))` as fastai's (or `-> lr`), each named by its function's name; None: `(valley,)`
            ) -> tuple:
     "A `SuggestedLRs` named tuple with one learning rate (or None) per function of `suggest_funcs` (default: `valley`)"
-    funcs = [valley] if suggest_funcs is None else list(suggest_funcs)
+    funcs = [valley] if suggest_funcs is None else _funcs(suggest_funcs)
     names = _suggest_names(funcs)
-    problem, (lrs, losses), vals = self.problem(), self.judged(), {}
+    problem, (lrs, losses), vals, self.points = self.problem(), self.judged(), {}, {}
     if problem: warnings.warn(problem, LRFinderWarning, stacklevel=3)
     for name, f in zip(names, funcs):
         vals[name] = None
         if problem: continue
-        try: vals[name] = float(f(lrs, losses))
-        except NoSuggestion as e: warnings.warn(f"lr_find: no {name} suggestion: {e}", LRFinderWarning, stacklevel=3)
+        try: out = f(lrs, losses, self.num_it)
+        except NoSuggestion as e: warnings.warn(f"lr_find: no {name} suggestion: {e}", LRFinderWarning, stacklevel=3); continue
+        lr, pt = out if isinstance(out, tuple) else (out, None)  # fastai's (lr, point), or a rate alone
+        vals[name] = float(lr)
+        self.points[name] = tuple(map(float, pt)) if pt is not None else _point(lrs, losses, vals[name])
     self.suggestions = _suggested_lrs(names)(**vals)
     return self.suggestions
 
@@ -333,9 +361,11 @@ def plot(self:LRFinder,
         lo, hi = losses[i], (losses[:i + 1] if i else losses).max()  # the blow-up after the minimum may leave the plot
         pad = 0.1 * (hi - lo) or 0.1 * abs(hi) or 0.1
         ax.set_ylim(lo - pad, hi + pad)
+        points = self.points if suggestions is None else {}   # the points the suggestion functions gave
         for i, (name, lr) in enumerate((sugg._asdict() if sugg is not None else {}).items()):
             if lr is None: continue
-            ax.plot(lr, np.interp(np.log10(lr), np.log10(lrs), losses), 'o', ms=8, color=f'C{i + 1}', label=f'{name}: {lr:.2e}')
+            x, y = points.get(name) or (lr, np.interp(np.log10(lr), np.log10(lrs), losses))
+            ax.plot(x, y, 'o', ms=8, color=f'C{i + 1}', label=f'{name}: {lr:.2e}')
     problem = self.problem()
     if problem: ax.set_title('no suggestion: ' + problem.split(':', 1)[1].split(',')[0].strip(), fontsize=9)
     if ax.get_legend_handles_labels()[0]: ax.legend()
@@ -351,11 +381,12 @@ def lr_find(self:Learner,
             num_it:int=100, # how many rates to try: one optimizer step at each
             stop_div:bool=True, # stop the run once the loss diverges
             show_plot:bool=True, # plot the loss against the learning rate, with the suggestions marked
-            suggest_funcs:tuple=(valley,) # the suggestion functions `(lrs, losses) -> lr`; each names a field of the result
-           ) -> tuple: # a `SuggestedLRs` named tuple: one rate (or None) per suggestion function
+            suggest_funcs:tuple|None=(valley,) # suggestion functions `(lrs, losses, num_it) -> (lr, (x, y))`, or one; each names a field of the result; None: no suggestion
+           ) -> tuple|None: # a `SuggestedLRs` named tuple: one rate (or None) per suggestion function; None without `suggest_funcs`
     "Train with a learning rate growing exponentially from `start_lr` to `end_lr` and suggest rates; leaves `self` unchanged"
     finder = LRFinder(start_lr, end_lr, num_it, stop_div)
-    _suggest_names(suggest_funcs)  # bad suggestion functions fail now, not after the run
+    funcs = None if suggest_funcs is None else _funcs(suggest_funcs)
+    if funcs is not None: _suggest_names(funcs)  # bad suggestion functions fail now, not after the run
     self.__dict__.pop('lr_finder', None)  # while it runs, learn.lr_finder is the new finder (a callback, by name)
     with preserved_state(self), self.no_logging():
         skipped = [cb for cb in self.cbs if not _runs_in_lr_find(cb)]
@@ -363,6 +394,6 @@ def lr_find(self:Learner,
         try: self.fit(num_it, cbs=finder)  # a bound: every epoch takes a step, and the finder stops at num_it steps
         finally: self.add_cbs(skipped)
     self.lr_finder = finder
-    res = finder.suggest(suggest_funcs)
+    res = None if funcs is None else finder.suggest(funcs)
     if show_plot and rank_distrib() == 0: finder.plot(); plt.show()  # in distributed training, one plot
     return res

@@ -173,15 +173,16 @@ def fit_one_cycle(self:Learner,
                   div_final:float=1e5, # and ends at `lr_max/div_final`
                   pct_start:float=0.25, # the fraction of the steps spent raising the learning rate
                   wd:float|None=None, # weight decay; None: `learn.wd`
-                  moms:tuple|None=None, # momentum at the start, at the peak learning rate and at the end; None: fastai's (0.95, 0.85, 0.95)
-                  three_phase:bool=False, # come back down to `lr_max/div` first, then anneal to `lr_max/div_final` (fastai's three phases)
+                  moms:tuple|None=None, # momentum at the start, at the peak learning rate and at the end; None: `learn.moms`, fastai's (0.95, 0.85, 0.95) by default
                   cbs:Callback|list|None=None, # callbacks for this fit only
-                  start_epoch:int=0 # the epoch to start at (a resumed run), the schedules already that far along
+                  reset_opt:bool=False, # start from a new optimizer, its state forgotten
+                  start_epoch:int=0, # the epoch to start at (a resumed run), the schedules already that far along
+                  three_phase:bool=False # come back down to `lr_max/div` first, then anneal to `lr_max/div_final` (fastai's three phases)
                  ):
     "Train for `n_epoch` epochs with the 1-cycle policy"
     if not isinstance(n_epoch, int) or isinstance(n_epoch, bool) or n_epoch < 1:
         raise ValueError(f"fit_one_cycle: n_epoch must be a positive int, got {n_epoch!r}")
-    if moms is None: moms = (0.95, 0.85, 0.95)   # fastai's default cycle of momentum (beta1 for Adam)
+    if moms is None: moms = self.moms   # the Learner's, fastai's (0.95, 0.85, 0.95) unless it was given others
     _check_pos('div', div); _check_pos('div_final', div_final); _check_moms(moms)
     if not 0 < pct_start < 1: raise ValueError(f"fit_one_cycle: pct_start must be in (0, 1), got {pct_start!r}")
     lr_max = self.lr_per_group(self.lr if lr_max is None else lr_max)
@@ -197,7 +198,7 @@ def fit_one_cycle(self:Learner,
         lr = combine_scheds(pcts, [Sched(sched_cos, lo, hi), Sched(sched_cos, hi, end)])
         mom = combine_scheds(pcts, [Sched(sched_cos, moms[0], moms[1]), Sched(sched_cos, moms[1], moms[2])])
     scheds = {'lr': lr, 'mom': mom}
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs), start_epoch=start_epoch)
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs), reset_opt=reset_opt, start_epoch=start_epoch)
 
 # %% ../../nbs/07_callback.schedule.ipynb #38dd16dc
 @patch
@@ -247,6 +248,7 @@ def fit_flat_cos(self:Learner,
                  pct_start:float=0.75, # the fraction of the steps at the flat rate, before the cosine annealing starts
                  wd:float|None=None, # weight decay; None: `learn.wd`
                  cbs:Callback|list|None=None, # callbacks for this fit only
+                 reset_opt:bool=False, # start from a new optimizer, its state forgotten
                  start_epoch:int=0 # the epoch to start at (a resumed run)
                 ):
     "Train at a flat `lr` for `pct_start` of the steps, then anneal it to `lr/div_final` with a cosine"
@@ -254,7 +256,7 @@ def fit_flat_cos(self:Learner,
     if not 0 <= pct_start < 1: raise ValueError(f"fit_flat_cos: pct_start must be in [0, 1), got {pct_start!r}")
     lr = self.lr_per_group(self.lr if lr is None else lr)
     sched = combine_scheds([pct_start, 1 - pct_start], [Sched(sched_no, lr, lr), Sched(sched_cos, lr, lr / div_final)])
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs), start_epoch=start_epoch)
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs), reset_opt=reset_opt, start_epoch=start_epoch)
 
 @patch
 def fit_sgdr(self:Learner,
@@ -262,13 +264,14 @@ def fit_sgdr(self:Learner,
              cycle_len:int, # the length of the first cycle, in epochs
              lr_max:float|list|slice|None=None, # the learning rate each cycle starts at; None: `learn.lr`
              cycle_mult:int=2, # each cycle is this many times longer than the one before
-             wd:float|None=None, # weight decay; None: `learn.wd`
              cbs:Callback|list|None=None, # callbacks for this fit only
+             reset_opt:bool=False, # start from a new optimizer, its state forgotten
+             wd:float|None=None, # weight decay; None: `learn.wd`
              start_epoch:int=0 # the epoch to start at (a resumed run)
             ):
     "Cosine annealing with warm restarts: `n_cycles` cycles, the first `cycle_len` epochs, each `cycle_mult` times longer"
     _check_whole('fit_sgdr', n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult)
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     n_epoch, lr = sum(lens), self.lr_per_group(self.lr if lr_max is None else lr_max)
-    sched = combine_scheds([l / n_epoch for l in lens], [Sched(sched_cos, lr, lr / 1e5)] * n_cycles)
-    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs), start_epoch=start_epoch)
+    sched = combine_scheds([l / n_epoch for l in lens], [Sched(sched_cos, lr, 0 * lr)] * n_cycles)   # down to 0, as fastai's
+    self.fit(n_epoch, wd=wd, cbs=[ParamScheduler({'lr': sched})] + listify(cbs), reset_opt=reset_opt, start_epoch=start_epoch)

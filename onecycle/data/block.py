@@ -1097,9 +1097,11 @@ def _under(path, f) -> Path:
 class ImageDataLoaders:
     "fastai's shortcuts: the `DataBlock` for a common layout of image files, built and turned into `DataLoaders` in one call"
     @staticmethod
-    def _dls(y_block, source, gray=False, item_tfms=None, batch_tfms=None, seed=None, **kwargs) -> DataLoaders:
+    def _dls(y_block, source, gray=False, item_tfms=None, batch_tfms=None, seed=None, path='.', **kwargs) -> DataLoaders:
         kw = {k: kwargs.pop(k) for k in ('get_items', 'get_x', 'get_y', 'splitter') if k in kwargs}
-        return DataBlock((ImageBlock(gray=gray), y_block), item_tfms=item_tfms, batch_tfms=batch_tfms, **kw).dataloaders(source, seed=seed, **kwargs)
+        dls = DataBlock((ImageBlock(gray=gray), y_block), item_tfms=item_tfms, batch_tfms=batch_tfms, **kw).dataloaders(source, seed=seed, **kwargs)
+        dls.path = Path(path)   # as fastai's: a Learner on these loaders saves under the data's folder
+        return dls
 
     @classmethod
     def from_folder(cls, path, # the folder
@@ -1112,9 +1114,9 @@ class ImageDataLoaders:
         "Images labelled by their folder: `path/train/<class>/` and `path/valid/<class>/`, or with `valid_pct` any `path/<class>/`"
         if valid_pct is None:
             return cls._dls(CategoryBlock(vocab=vocab), path, get_items=_ImageFiles(_names(train) + _names(valid)), get_y=parent_label,
-                            splitter=GrandparentSplitter(train_name=train, valid_name=valid), seed=seed, **kwargs)
+                            splitter=GrandparentSplitter(train_name=train, valid_name=valid), seed=seed, path=path, **kwargs)
         return cls._dls(CategoryBlock(vocab=vocab), path, get_items=get_image_files, get_y=parent_label,
-                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
+                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, path=path, **kwargs)
 
     @classmethod
     def from_path_func(cls,
@@ -1126,7 +1128,7 @@ class ImageDataLoaders:
                        **kwargs) -> DataLoaders:
         "The files `fnames`, labelled by `label_func(path)`, a random `valid_pct` held out"
         return cls._dls(CategoryBlock, [_under(path, f) for f in fnames], get_y=label_func,
-                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
+                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, path=path, **kwargs)
 
     @classmethod
     def from_name_func(cls,
@@ -1180,7 +1182,7 @@ class ImageDataLoaders:
         pref = Path(path) if folder is None else Path(path)/folder
         splitter = RandomSplitter(valid_pct, seed=seed) if valid_col is None else ColSplitter(valid_col)
         return cls._dls(y_block, rows, get_x=ColReader(fn_col, pref=pref, suff=suff),
-                        get_y=ColReader(label_col, label_delim=label_delim), splitter=splitter, seed=seed, **kwargs)
+                        get_y=ColReader(label_col, label_delim=label_delim), splitter=splitter, seed=seed, path=path, **kwargs)
 
     @classmethod
     def from_csv(cls, path, # the folder of the CSV file (and of the images, unless `folder`)
@@ -1206,7 +1208,7 @@ class ImageDataLoaders:
         fnames, labels = list(fnames), list(labels)
         if len(fnames) != len(labels): raise ValueError(f"ImageDataLoaders.from_lists: {len(fnames)} files but {len(labels)} labels")
         return cls._dls(y_block, [(_under(path, f), y) for f, y in zip(fnames, labels)], get_x=ColReader(0), get_y=ColReader(1),
-                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, **kwargs)
+                        splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, path=path, **kwargs)
 
 # %% ../../nbs/04_data.block.ipynb #29ee4458
 def _desc(v) -> str:

@@ -399,13 +399,24 @@ class DataLoaders:
                  vocab:list|None=None, # the class names, for a classification task; None if there are none
                  loss_func:Callable|None=None, # the loss that suits the targets, for a `Learner` to default to; None: none
                  dsets:object|None=None, # the datasets behind the loaders (a `Datasets`, with `test_set(items)`); None for tensors
+                 path:str|Path='.', # the data's folder: a `Learner` saves under it unless given its own `path` (fastai's)
                 ):
         self.train, self.valid, self.test, self.vocab, self.loss_func = train, valid, test, vocab, loss_func
-        self.dsets = dsets  # the datasets these loaders came from, if any: they turn new raw items into tensors
+        self.dsets, self.path = dsets, Path(path)  # the datasets these loaders came from, if any: they turn new raw items into tensors
         devs = {str(dl.device) for dl in self.loaders}
         if len(devs) > 1: raise ValueError(f"DataLoaders: loaders are on different devices {sorted(devs)}; use .to(device)")
     @property
     def loaders(self): return [dl for dl in (self.train, self.valid, self.test) if dl is not None]
+    def __getitem__(self, i:int): return self.loaders[i]   # fastai's dls[0], dls[1]: the training and validation loaders
+    def __len__(self) -> int: return len(self.loaders)
+    @property
+    def train_ds(self):
+        "The training dataset (fastai's `dls.train_ds`): the `Datasets`' training split; None for tensors"
+        return getattr(self.dsets, 'train', None)
+    @property
+    def valid_ds(self):
+        "The validation dataset (fastai's `dls.valid_ds`); None for tensors"
+        return getattr(self.dsets, 'valid', None)
     @property
     def c(self) -> int|None:
         "How many outputs a model needs for these targets (fastai's `dls.c`): the datasets' `c`, else the size of `vocab`; None if unknown"

@@ -11,7 +11,7 @@ __all__ = ['imagenet_stats', 'model_meta', 'cnn_learner', 'EXPORT_FORMAT', 'EXPO
            'build_tfm', 'ExportedInputs', 'model_spec', 'build_model', 'read_export', 'load_learner']
 
 # %% ../../nbs/12a_vision.learner.ipynb #053cb496
-import difflib, math, numbers, os, pickle, zipfile
+import difflib, math, numbers, os, pickle, warnings, zipfile
 from enum import Enum
 from pathlib import Path
 from typing import Callable
@@ -375,10 +375,11 @@ def fine_tune(self:Learner,
              ):
     "Fine-tune a pretrained model: the head first with the body frozen, then everything with discriminative rates"
     n = len(self.splitter(self.model))
-    if n < 2:
-        raise ValueError(f"fine_tune: this Learner's splitter gives {n} parameter group, so there is no body to freeze and "
-                         f"no head to train first. Build it with vision_learner, or pass Learner(..., splitter=f) with f "
-                         f"returning [body parameters, head parameters]; or train it with fit_one_cycle.")
+    if n < 2 and freeze_epochs:
+        warnings.warn(f"fine_tune: this Learner's splitter gives {n} parameter group, so there is no body to freeze: the "
+                      f"first {freeze_epochs} epoch(s) train the whole model, as fastai's fine_tune does. To train a head "
+                      f"first, build it with vision_learner, or pass Learner(..., splitter=f) with f returning "
+                      f"[body parameters, head parameters].", stacklevel=2)
     if freeze_epochs:
         self.freeze()
         self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, **kwargs)

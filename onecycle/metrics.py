@@ -1,4 +1,4 @@
-"""`accuracy_multi`, F-scores, precision and recall for multi-label targets; `mse`, `rmse`, `mae`, `msle` and `exp_rmspe` for regression: fastai's names, computed on the device.
+"""F-scores, precision and recall per class for single-label targets; `accuracy_multi` and the same scores for multi-label targets; `mse`, `rmse`, `mae`, `msle`, `exp_rmspe` and `R2Score` for regression: fastai's names, computed on the device.
 
 Docs: https://onecycle-dev.github.io/onecycle/metrics.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://onecycle-dev.github.io/onecycle/metrics.html.md"""
 
 # %% auto #0
 __all__ = ['rmse', 'exp_rmspe', 'accuracy_multi', 'SumMetric', 'FBetaMulti', 'F1ScoreMulti', 'PrecisionMulti', 'RecallMulti',
-           'mse', 'mae', 'msle']
+           'FBeta', 'F1Score', 'Precision', 'Recall', 'mse', 'mae', 'msle', 'R2Score']
 
 # %% ../nbs/05a_metrics.ipynb #f75a6084
 import math
@@ -145,6 +145,82 @@ class RecallMulti(FBetaMulti):
     @property
     def name(self) -> str: return f"recall_{self.average}"
 
+# %% ../nbs/05a_metrics.ipynb #f3ba9a27
+class FBeta(SumMetric):
+    "F-beta score of single-label predictions (the argmax of the outputs) over the validation set (scikit-learn's `fbeta_score`)"
+    _averages = ('binary', 'macro', 'micro', 'weighted')
+    def __init__(self, beta:float, # the weight of recall against precision (1: F1)
+                 axis:int=-1, # the class axis of the outputs: the prediction is their argmax along it
+                 labels:list|None=None, # the classes to average over; None: those in the targets or the predictions
+                 pos_label:int=1, # the positive class, for average='binary'
+                 average:str='binary' # 'binary' (fastai's default: the score of `pos_label`), 'macro', 'micro' or 'weighted'
+                ):
+        if average not in self._averages:
+            raise ValueError(f"{type(self).__name__}: average must be one of {self._averages}, got {average!r}")
+        self.beta, self.axis, self.labels, self.pos_label, self.average = beta, axis, labels, pos_label, average
+        self.reset()
+    def update(self,
+               inp:torch.Tensor, # the model's outputs for one batch, (batch, classes)
+               targ:torch.Tensor, # the class index of each item, (batch,)
+              ):
+        "Add the batch's true positives, false positives and false negatives of each class"
+        who, n = type(self).__name__, inp.shape[self.axis] if inp.ndim else 0
+        pred, t = inp.argmax(self.axis).reshape(-1), targ.reshape(-1).long()
+        if inp.ndim < 2 or pred.numel() != t.numel():
+            raise ValueError(f"{who}: expected outputs (batch, classes) and one class index per item, got {tuple(inp.shape)} "
+                             f"and {tuple(targ.shape)}; for many labels per item use {who}Multi")
+        if self.average == 'binary' and n != 2:
+            raise ValueError(f"{who}: average='binary' scores class {self.pos_label} of two, but the outputs have {n} classes: "
+                             f"pass average='macro', 'micro' or 'weighted'")
+        if t.numel() and (t.min() < 0 or t.max() >= n):
+            raise ValueError(f"{who}: the targets must be class indices in [0, {n}), got values from {t.min().item()} to {t.max().item()}")
+        tp = torch.bincount(t[pred == t], minlength=n)
+        self.add(tp, torch.bincount(pred, minlength=n) - tp, torch.bincount(t, minlength=n) - tp)
+    def _score(self, tp, fp, fn):
+        b2 = self.beta ** 2
+        return _div((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
+    def compute(self,
+                tp:torch.Tensor, # true positives of each class, over the validation set
+                fp:torch.Tensor, # false positives of each class
+                fn:torch.Tensor, # false negatives of each class
+               ) -> torch.Tensor:
+        "The score from the counts, averaged as `average` says"
+        if self.average == 'binary': return self._score(tp[self.pos_label], fp[self.pos_label], fn[self.pos_label])
+        idx = torch.as_tensor(self.labels, device=tp.device) if self.labels is not None else torch.nonzero(tp + fp + fn).reshape(-1)
+        tp, fp, fn = tp[idx], fp[idx], fn[idx]
+        if self.average == 'micro': return self._score(tp.sum(), fp.sum(), fn.sum())
+        per_class = self._score(tp, fp, fn)
+        if self.average == 'macro': return per_class.mean()
+        return _div((per_class * (tp + fn)).sum(), (tp + fn).sum())
+    _stem = 'fbeta'
+    @property
+    def name(self) -> str: return f"{self._stem}_score" + ('' if self.average == 'binary' else f"_{self.average}")
+
+# %% ../nbs/05a_metrics.ipynb #11c25b46
+class _ClassScore(FBeta):
+    "A score of `FBeta`'s kind without its `beta`: the subclass says how to score the counts"
+    _beta = 1.
+    def __init__(self,
+                 axis:int=-1, # the class axis of the outputs
+                 labels:list|None=None, # the classes to average over; None: those in the targets or the predictions
+                 pos_label:int=1, # the positive class, for average='binary'
+                 average:str='binary', # 'binary' (fastai's default), 'macro', 'micro' or 'weighted' (as for `FBeta`)
+                ): super().__init__(self._beta, axis, labels, pos_label, average)
+
+class F1Score(_ClassScore):
+    "F1 score of single-label predictions over the validation set (scikit-learn's `f1_score`)"
+    _stem = 'f1'
+
+class Precision(_ClassScore):
+    "Precision of single-label predictions over the validation set (scikit-learn's `precision_score`)"
+    _stem = 'precision'
+    def _score(self, tp, fp, fn): return _div(tp, tp + fp)
+
+class Recall(_ClassScore):
+    "Recall of single-label predictions over the validation set (scikit-learn's `recall_score`)"
+    _stem = 'recall'
+    def _score(self, tp, fp, fn): return _div(tp, tp + fn)
+
 # %% ../nbs/05a_metrics.ipynb #aa23aff9
 def mse(inp:torch.Tensor, # the model's outputs
         targ:torch.Tensor, # the targets, as many values as the outputs (shapes may differ, e.g. (batch, 1) and (batch,))
@@ -183,3 +259,27 @@ rmse = _RootMean(lambda i, t: (i - t).pow(2), 'rmse')
 rmse.__doc__ = "Root mean squared error over the validation set"
 exp_rmspe = _RootMean(lambda i, t: ((t.exp() - i.exp()) / t.exp()).pow(2), 'exp_rmspe')
 exp_rmspe.__doc__ = "Root mean squared percentage error of exp(outputs) against exp(targets) over the validation set"
+
+# %% ../nbs/05a_metrics.ipynb #a2465289
+class R2Score(SumMetric):
+    "The coefficient of determination over the validation set, every value flattened (scikit-learn's `r2_score`)"
+    name = 'r2_score'
+    def __init__(self): self.reset()
+    def update(self,
+               inp:torch.Tensor, # the model's outputs for one batch
+               targ:torch.Tensor, # the targets, as many values as the outputs
+              ):
+        "Add the batch's squared errors, and the sum, the sum of squares and the number of its targets"
+        inp, targ = _flat_check(inp, targ, 'r2_score')
+        i, t = inp.double(), targ.double()
+        self.add((t - i).pow(2).sum(), t.sum(), t.pow(2).sum(), t.numel())
+    def compute(self,
+                sse:torch.Tensor, # the sum of the squared errors, over the validation set
+                s:torch.Tensor, # the sum of the targets
+                s2:torch.Tensor, # the sum of their squares
+                n:torch.Tensor, # how many targets
+               ) -> torch.Tensor:
+        "1 - (squared errors) / (squared deviations of the targets from their mean)"
+        sst = s2 - s * s / n
+        return torch.where(sst > 0, 1 - sse / sst.clamp(min=1e-300), (sse == 0).double())
+    def __repr__(self): return 'R2Score()'

@@ -68,10 +68,12 @@ def _snake(name:str) -> str:
     return re.sub(r'([a-z0-9])([A-Z])', r'\1_\2', name).lower()
 
 _BATCH_STATE = frozenset(('xb', 'yb', 'pred', 'loss'))
+_RUN_FLAGS = frozenset(('run', 'run_train', 'run_valid'))
 
 class Callback:
     "Base class for callbacks: define methods named after events; read the learner's attributes as your own"
     order, learn, _stateattrs = 0, None, ()  # `_stateattrs`: the attributes that travel in checkpoints (as in fastai)
+    run, run_train, run_valid = True, True, True  # fastai's switches: whether the callback runs at all, in training, in validation
 
     @property
     def name(self) -> str: return _snake(type(self).__name__)
@@ -88,6 +90,7 @@ class Callback:
             raise AttributeError(f"{type(self).__name__}: `self.{k} = ...` would set {k} on the callback only, hiding the "
                                  f"Learner's. Write `self.learn.{k} = ...` to replace the Learner's {k}.")
         super().__setattr__(k, v)
+        if k in _RUN_FLAGS and self.learn is not None: self.learn._sync_events()   # the dispatch table follows the switches
 
     def state_dict(self) -> dict:
         "What this callback carries into a checkpoint: its `_stateattrs` (or override this and `load_state_dict`)"
@@ -245,11 +248,24 @@ def _warn_unknown_events(cb):
             warnings.warn(f"{type(cb).__name__}.{k} is not an event, so it will never be called"
                           + (f"; did you mean {near[0]}?" if near else f". The events are: {', '.join(EVENTS)}"))
 
+_INNER = frozenset(('before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_cancel_backward', 'after_backward',
+                    'before_step', 'after_cancel_step', 'after_step', 'after_cancel_batch', 'after_batch'))  # fastai's inner loop
+
+class _Gated:
+    "A callback's batch-level method that runs in training passes only if `train`, in validation passes only if `valid`"
+    def __init__(self, fn, learn, train:bool, valid:bool): self.fn, self.__self__, self.learn, self.train, self.valid = fn, fn.__self__, learn, train, valid
+    def __call__(self):
+        if self.train if self.learn.training else self.valid: self.fn()
+
+def _bound(learn, cb, event):
+    fn = getattr(cb, event)
+    return _Gated(fn, learn, cb.run_train, cb.run_valid) if event in _INNER and not (cb.run_train and cb.run_valid) else fn
+
 @patch
 def _sync_events(self:Learner):
-    "Sort the callbacks by `order` and precompute, for each event, the bound methods to call"
+    "Sort the callbacks by `order` and precompute, for each event, the methods to call (those of callbacks that `run`)"
     self._cbs.sort(key=lambda c: c.order)
-    self._event_fns = {e: [getattr(c, e) for c in self._cbs if hasattr(type(c), e)] for e in EVENTS}
+    self._event_fns = {e: [_bound(self, c, e) for c in self._cbs if c.run and hasattr(type(c), e)] for e in EVENTS}
 
 @patch
 def add_cb(self:Learner,
@@ -536,7 +552,9 @@ def fit(self:Learner,
         self.start_epoch, self.n_epoch, self.log_row = start_epoch, n_epoch, noop if self.silent or rank_distrib() else (self.logger or TablePrinter())
         try: self._with_events(self._do_fit, 'fit', CancelFitException)
         except BaseException: self._abort(); raise
-        finally: self.start_epoch = 0
+        finally:
+            self.start_epoch = 0
+            for c in [c for c in self._cbs if not c.run]: c.run = True   # as fastai's: `run = False` lasts one fit
 
 @patch
 def _abort(self:Learner):

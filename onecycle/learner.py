@@ -1158,9 +1158,9 @@ def save(self:Learner,
 @patch
 def load(self:Learner,
          name:str|Path, # the file's name in `path/model_dir` ('.pth' is added if missing)
+         device:str|torch.device|None=None, # where the tensors go; None: the model's device
          with_opt:bool|None=None, # load the optimizer's state too; None: if the file holds one
          strict:bool=True, # the model's keys must match the saved ones exactly (as `nn.Module.load_state_dict`)
-         device:str|torch.device|None=None, # where the tensors go; None: the model's device
         ):
     "Load the model (and optimizer) of `path/model_dir/name.pth` onto `device` (default: the model's); to continue a run, use `Resume`"
     if device is None: device = next(self.model.parameters(), torch.empty(0)).device

@@ -63,10 +63,27 @@ def _default_cut(model:nn.Module) -> int:
     kids = list(model.children())
     return next((i for i in range(len(kids) - 1, -1, -1) if isinstance(kids[i], _POOLS)), len(kids) - 1)
 
+def _set_n_in(model:nn.Module, n_in:int, pretrained:bool):
+    "Replace the first convolution of `model` by one for `n_in` channels if it has another number (weights adapted if `pretrained`)"
+    name, conv = next(((k, m) for k, m in model.named_modules() if isinstance(m, nn.Conv2d)), (None, None))
+    if conv is None or conv.in_channels == n_in: return
+    if conv.groups != 1: raise ValueError(f"create_body: the first convolution ({name}) is grouped, so it cannot be adapted to n_in={n_in}")
+    new = nn.Conv2d(n_in, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                    bias=conv.bias is not None, padding_mode=conv.padding_mode).to(conv.weight.device, conv.weight.dtype)
+    if pretrained:
+        with torch.no_grad():
+            new.weight.copy_(_adapt_stem_weight(conv.weight, n_in))
+            if conv.bias is not None: new.bias.copy_(conv.bias)
+    parent, _, attr = name.rpartition('.')
+    setattr(model.get_submodule(parent), attr, new)
+
 def create_body(model:nn.Module, # a classifier, built with its own head
+                n_in:int=3, # input channels: a first convolution made for another number is replaced (fastai's)
+                pretrained:bool=True, # the replaced convolution's weights come from the old one (see `load_pretrained`); False: new ones
                 cut:int|None=None # keep the top-level children before this index (None: before the last pooling layer)
                ) -> nn.Sequential:
-    "The body of `model`: its top-level layers up to `cut`"
+    "The body of `model` for `n_in` channels: its top-level layers up to `cut`"
+    _set_n_in(model, n_in, pretrained)
     kids = list(model.children())
     cut = _default_cut(model) if cut is None else cut
     body = nn.Sequential(*kids[:cut])
@@ -269,7 +286,7 @@ def create_vision_model(arch, # a name (`'resnet18'`), a torchvision constructor
     if bad: raise TypeError(f"create_vision_model: unknown arguments {sorted(bad)}; the head takes {list(_HEAD_ARGS)}")
     model = _base_model(name, n_in, arch_kwargs)
     if pretrained: load_pretrained(model, pretrained_state(name, weights)[0], f"weights of {name}")
-    body = create_body(model, model_meta.get(name, {}).get('cut') if cut is None else cut)
+    body = create_body(model, n_in, pretrained, model_meta.get(name, {}).get('cut') if cut is None else cut)
     head = custom_head if custom_head is not None else create_head(_num_features(body, n_in, name), n_out, **head_kwargs)
     if init is not None and custom_head is None:
         for m in head.modules():
@@ -315,7 +332,7 @@ def vision_learner(dls, # DataLoaders of images (with `vocab` for a classifier)
                    splitter:Callable|None=None, # None: body and head (`default_split`)
                    cbs:Callback|list|None=None, # callbacks used in every fit of this Learner
                    metrics:Callable|list|None=None, # metrics shown after each epoch, computed on the validation set (e.g. `accuracy`)
-                   path:str|Path|None=None, # the folder for checkpoints and exports (None: the current folder)
+                   path:str|Path|None=None, # the folder for checkpoints and exports (None: the data's `dls.path`, as `Learner`)
                    model_dir:str|Path='models', # subfolder of `path` where `save` and `load` keep checkpoints
                    wd:float|None=None, # weight decay (None: the optimizer's default)
                    train_bn:bool=True, # batch-norm layers keep training while the body is frozen (as `Learner`)
@@ -354,7 +371,7 @@ def vision_learner(dls, # DataLoaders of images (with `vocab` for a classifier)
               (pretrained and isinstance(weights, str) and not Path(weights).suffix)
     if normalize and from_tv: _add_norm(dls, imagenet_stats, n_in)
     learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, splitter=splitter or default_split, cbs=cbs,
-                    metrics=metrics, path='.' if path is None else path, model_dir=model_dir, wd=wd, train_bn=train_bn, **kwargs)
+                    metrics=metrics, path=path, model_dir=model_dir, wd=wd, train_bn=train_bn, **kwargs)
     learn.model_spec = {'builder': 'vision_learner', 'arch': name, 'arch_kwargs': dict(arch_kwargs or {}), 'n_in': n_in,
                         'n_out': n_out, 'cut': cut, 'head': head_kw, 'custom_head': custom_head is not None}
     if pretrained: learn.freeze()

@@ -271,7 +271,7 @@ def step_nosync(a, rows:Rows):
 def step_loader(a, rows:Rows):
     "4: images/s of a whole pass of the in-memory loader, and of each device augmentation on a resident batch"
     import torch
-    from onecycle.data.transforms import RandomFlip, RandomTranslate, RandomResizedCrop, Normalize
+    from onecycle.data.transforms import RandomFlip, RandomTranslate, RandomResizedCropGPU, Normalize
     dev, bs = a.device, 512
     def rate(f, n_img, reps):
         f(); _sync(dev); t = time.perf_counter()
@@ -291,7 +291,7 @@ def step_loader(a, rows:Rows):
                  f"{r:,.0f} images/s ({dl.n:,} images)", 'pass' if ok else 'fail')
     x = dl.tensors[0][:bs].clone()  # uint8 images, resident on the device
     g = torch.Generator(device=dev).manual_seed(0)
-    for t in (RandomFlip(), RandomTranslate(2), RandomResizedCrop(28), Normalize.from_data(x)):
+    for t in (RandomFlip(), RandomTranslate(2), RandomResizedCropGPU(28, min_scale=0.35), Normalize.from_data(x)):
         out = t(x, train=True, generator=g)
         ok = out.device.type == dev.type and tuple(out.shape) == tuple(x.shape)
         r = rate(lambda: t(x, train=True, generator=g), bs, 5 if a.quick else 200)

@@ -26,7 +26,7 @@ from torchvision.io import decode_image, ImageReadMode
 from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 import matplotlib.pyplot as plt
 from fastcore.basics import patch, listify, AttrDict
-from .transforms import IntToFloatTensor, Normalize, Resize, TensorPoint, apply_batch_tfms
+from .transforms import IntToFloatTensor, Normalize, Resize, TensorPoint, apply_batch_tfms, BatchTransform
 from .load import DataLoaders, ItemLoader, TensorLoader, collate_items
 
 # %% ../../nbs/04_data.block.ipynb #04db2808
@@ -405,6 +405,16 @@ def load_image(fn:Path|str, # an image file (what torchvision or Pillow reads: P
 # %% ../../nbs/04_data.block.ipynb #6beb95d9
 def _name(f): return getattr(f, '__name__', None) or repr(f)
 
+def _item_tfms(tfms, who:str) -> list:
+    "The list of item transforms `tfms`, refusing batch transforms (which leave a single item as it is)"
+    tfms = listify(tfms)
+    bad = next((t for t in tfms if isinstance(t, BatchTransform)), None)
+    if bad is not None:
+        alt = ' (or use the item transform RandomResizedCrop, fastai\'s)' if type(bad).__name__ == 'RandomResizedCropGPU' else ''
+        raise TypeError(f"{who}: {bad!r} is a batch transform: it works on whole batches on the device and would leave each item "
+                        f"as it is. Pass it in batch_tfms instead{alt}.")
+    return tfms
+
 class TransformBlock:
     "A kind of data: raw value -> tensor with `type_tfms`, plus its own item and batch transforms"
     lazy = True
@@ -414,7 +424,7 @@ class TransformBlock:
                  batch_tfms:Callable|list|None=None, # this block's transforms of each batch, on the device (used only when the block is an input)
                  loss_func:Callable|None=None, # the loss this block gives the `DataLoaders` when it is the target; None: none
                 ):
-        self.type_tfms, self.item_tfms, self.batch_tfms = listify(type_tfms), listify(item_tfms), listify(batch_tfms)
+        self.type_tfms, self.item_tfms, self.batch_tfms = listify(type_tfms), _item_tfms(item_tfms, type(self).__name__), listify(batch_tfms)
         self.loss_func = loss_func
     def setup(self,
               values:list, # the raw values (what the getter gives) of the training items
@@ -821,7 +831,7 @@ class Datasets:
                  errors:str='raise', # an item that fails (a getter, a missing file, a validation item's encoding): 'raise', or 'skip' it with a warning
                 ):
         self.items, self.blocks, self.getters, self.n_inp = list(items), list(blocks), list(getters), n_inp
-        self.item_tfms = listify(item_tfms)
+        self.item_tfms = _item_tfms(item_tfms, 'Datasets')
         sized = [b for b in self.blocks if not isinstance(b, ImageBlock) and any(_wants(f, 'img_size') for f in b.item_tfms)]
         if sized and self.image_input is None:
             raise ValueError(f"Datasets: {sized[0]!r} measures its values in the image (its item transform takes img_size), but "
@@ -988,7 +998,7 @@ class DataBlock:
         n_tgt = len(self.blocks) - self.n_inp
         self.getters = _per_block(get_x, self.n_inp, 'get_x') + _per_block(get_y, n_tgt, 'get_y')
         self.get_items, self.splitter = get_items, splitter if splitter is not None else RandomSplitter()
-        self.item_tfms, self.batch_tfms = listify(item_tfms), listify(batch_tfms)
+        self.item_tfms, self.batch_tfms = _item_tfms(item_tfms, 'DataBlock'), listify(batch_tfms)
 
     def source_step(self,
                     source, # what `datasets` is given: a folder, a .csv path, a list, a DataFrame

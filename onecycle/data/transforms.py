@@ -6,7 +6,8 @@ Docs: https://onecycle-dev.github.io/onecycle/data.transforms.html.md"""
 
 # %% auto #0
 __all__ = ['BatchTransform', 'apply_batch_tfms', 'TensorPoint', 'IntToFloatTensor', 'RandomFlip', 'RandomTranslate',
-           'RandomResizedCrop', 'Normalize', 'AffineAugment', 'LightingAugment', 'aug_transforms', 'Resize']
+           'RandomResizedCropGPU', 'Normalize', 'AffineAugment', 'LightingAugment', 'aug_transforms', 'Resize',
+           'RandomResizedCrop']
 
 # %% ../../nbs/02_data.transforms.ipynb #b7773c59
 import math
@@ -183,16 +184,32 @@ class RandomTranslate(BatchTransform):
         return self._shift(x, off), points - d[:, None]
 
 # %% ../../nbs/02_data.transforms.ipynb #1b10490f
-class RandomResizedCrop(BatchTransform):
-    "Crop a random area fraction `scale` with aspect ratio in `ratio` from each image and resize it to `size`"
+def _place_points(p, hw, off, out_hw):
+    "Points `p` (..., 2) in [-1, 1] of an image of size `hw`, put at offset `off` (top, left) in pixels of one of size `out_hw`"
+    s, o, n = p.new_tensor([hw[1], hw[0]]), p.new_tensor([off[1], off[0]]), p.new_tensor([out_hw[1], out_hw[0]])
+    return ((p + 1) * s / 2 + o) * 2 / n - 1
+
+def _check_crop(who, min_scale, max_scale, ratio):
+    if not 0 < min_scale <= max_scale <= 1:
+        raise ValueError(f"{who}: the area fractions must satisfy 0 < min_scale <= max_scale <= 1, got {min_scale!r} and {max_scale!r}")
+    if not (len(ratio) == 2 and 0 < ratio[0] <= ratio[1]):
+        raise ValueError(f"{who}: ratio must be (smallest, largest) aspect ratios, both positive, got {ratio!r}")
+
+class RandomResizedCropGPU(BatchTransform):
+    "Crop a random area fraction in [`min_scale`, `max_scale`] with aspect ratio in `ratio` from each image of a batch and resize it to `size`"
     order, train_only, geometric = 30, False, True
     def __init__(self,
                  size:int|tuple, # output size: an int for a square, or (height, width)
-                 scale:tuple=(0.35, 1.), # (smallest, largest) fraction of the image's area that a crop covers
+                 min_scale:float=0.08, # the smallest fraction of the image's area that a crop covers (fastai's default)
                  ratio:tuple=(3/4, 4/3), # (smallest, largest) aspect ratio (width/height) of a crop
+                 mode:str='bilinear', # `F.grid_sample`'s interpolation: 'bilinear', 'nearest' or 'bicubic'
+                 valid_scale:float=1., # at validation: the centre fraction of the area that is kept (1: the whole image)
+                 max_scale:float=1., # the largest fraction of the area that a crop covers
                 ):
+        _check_crop('RandomResizedCropGPU', min_scale, max_scale, ratio)
+        if not 0 < valid_scale <= 1: raise ValueError(f"RandomResizedCropGPU: valid_scale must be in (0, 1], got {valid_scale!r}")
         self.size = (size, size) if isinstance(size, int) else tuple(size)
-        self.scale, self.ratio = scale, ratio
+        self.scale, self.ratio, self.mode, self.valid_scale = (min_scale, max_scale), ratio, mode, valid_scale
     def __call__(self,
                  x:torch.Tensor, # a batch of images (B, C, H, W); anything else is returned unchanged
                  train:bool=True, # True: random crops; False: resize the whole image to `size`
@@ -200,7 +217,12 @@ class RandomResizedCrop(BatchTransform):
                  points:torch.Tensor|None=None, # point targets (B, n, 2), x then y in [-1, 1], moved with the crops; None: images only
                 ) -> torch.Tensor: # the batch; given `points`, the pair (batch, points)
         if not isinstance(x, torch.Tensor) or x.ndim != 4: return x if points is None else (x, points)
-        if not train:  # the whole image, resized: points keep their place in [-1, 1]
+        if not train:  # the centre valid_scale of the area (the whole image by default), resized
+            f = math.sqrt(self.valid_scale)
+            if f < 1:
+                H, W = x.shape[-2:]; h, w = round(H * f), round(W * f)
+                x = x[..., (H - h) // 2:(H - h) // 2 + h, (W - w) // 2:(W - w) // 2 + w]
+                if points is not None: points = _place_points(points, (H, W), (-((H - h) // 2), -((W - w) // 2)), (h, w))
             out = x if tuple(x.shape[-2:]) == self.size else TF.resize(x, list(self.size), antialias=True)
             return out if points is None else (out, points)
         B, dt = x.shape[0], x.dtype
@@ -213,7 +235,7 @@ class RandomResizedCrop(BatchTransform):
         theta = torch.zeros(B, 2, 3, device=x.device)
         theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
         grid = F.affine_grid(theta, (B, x.shape[1], *self.size), align_corners=False)
-        out = F.grid_sample(x.float(), grid, mode='bilinear', padding_mode='reflection', align_corners=False)
+        out = F.grid_sample(x.float(), grid, mode=self.mode, padding_mode='reflection', align_corners=False)
         out = out.round_().clamp_(0, 255).to(dt) if dt == torch.uint8 else out.to(dt)
         if points is None: return out
         return out, (points - torch.stack([cx, cy], 1)[:, None]) / torch.stack([w, h], 1)[:, None]  # the crop's box becomes [-1, 1]
@@ -522,16 +544,11 @@ def aug_transforms(mult:float=1.,             # scales max_rotate, max_lighting 
         res.append(AffineAugment(do_flip, flip_vert, max_rotate, min_zoom, max_zoom, max_warp, p_affine, asize, mode,
                                  pad_mode, align_corners, batch))
     if max_lighting: res.append(LightingAugment(max_lighting, p_lighting, batch))
-    if min_scale != 1: res.append(RandomResizedCrop(size, scale=(min_scale, 1.), ratio=(1., 1.)))
+    if min_scale != 1: res.append(RandomResizedCropGPU(size, min_scale=min_scale, ratio=(1., 1.)))   # as fastai's
     xt = [] if xtra_tfms is None else list(xtra_tfms) if isinstance(xtra_tfms, (list, tuple)) else [xtra_tfms]
     return res + xt
 
 # %% ../../nbs/02_data.transforms.ipynb #f1d60636
-def _place_points(p, hw, off, out_hw):
-    "Points `p` (..., 2) in [-1, 1] of an image of size `hw`, put at offset `off` (top, left) in pixels of one of size `out_hw`"
-    s, o, n = p.new_tensor([hw[1], hw[0]]), p.new_tensor([off[1], off[0]]), p.new_tensor([out_hw[1], out_hw[0]])
-    return ((p + 1) * s / 2 + o) * 2 / n - 1
-
 class Resize:
     "Item transform: resize a CHW image (and its points) to `size` by 'crop', 'pad' or 'squish'"
     geometric = True
@@ -566,3 +583,49 @@ class Resize:
         else: t, l = (nh - th) // 2, (nw - tw) // 2
         return done(img[..., t:t+th, l:l+tw], (-t, -l), (nh, nw))
     def __repr__(self): return f'Resize({self.size}, {self.method!r})'
+
+# %% ../../nbs/02_data.transforms.ipynb #0efe7500
+class RandomResizedCrop:
+    "Item transform: a random crop of [`min_scale`, `max_scale`] of the area with an aspect ratio in `ratio`, squished to `size`; at validation the centre, with `val_xtra` of margin cut off"
+    geometric = True
+    def __init__(self,
+                 size:int|tuple, # output size: an int for a square, or (height, width)
+                 min_scale:float=0.08, # the smallest fraction of the image's area that a crop covers (fastai's default)
+                 ratio:tuple=(3/4, 4/3), # (smallest, largest) aspect ratio (width/height) of a crop
+                 val_xtra:float=0.14, # at validation, squish to `size` plus this fraction (rounded up to 8 pixels), then crop the centre
+                 max_scale:float=1., # the largest fraction of the area that a crop covers
+                ):
+        _check_crop('RandomResizedCrop', min_scale, max_scale, ratio)
+        if not 0 <= val_xtra < 1: raise ValueError(f"RandomResizedCrop: val_xtra must be in [0, 1), got {val_xtra!r}")
+        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.min_scale, self.max_scale, self.ratio, self.val_xtra = min_scale, max_scale, ratio, val_xtra
+
+    def _box(self, H, W, generator) -> tuple:
+        "(top, left, height, width) of a random crop: ten tries, then the largest centred one of an allowed ratio"
+        lo, hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        for a, b, c, d in torch.rand(10, 4, generator=generator).tolist():   # always 40 draws: the same stream whatever fits
+            area = (self.min_scale + (self.max_scale - self.min_scale) * a) * H * W
+            r = math.exp(lo + (hi - lo) * b)
+            w, h = round(math.sqrt(area * r)), round(math.sqrt(area / r))
+            if 0 < w <= W and 0 < h <= H: return int(d * (H - h + 1)), int(c * (W - w + 1)), h, w
+        w, h = (W, int(W / self.ratio[0])) if W / H < self.ratio[0] else (int(H * self.ratio[1]), H) if W / H > self.ratio[1] else (W, H)
+        return (H - h) // 2, (W - w) // 2, h, w
+
+    def __call__(self,
+                 img:torch.Tensor, # one image (C, H, W)
+                 train:bool=False, # True: a random crop; False: the centre, as for validation
+                 generator:torch.Generator|None=None, # the CPU generator for the crop; None: PyTorch's global one
+                 points:torch.Tensor|None=None, # the image's points (n, 2), x then y in [-1, 1] of it, moved with the pixels; None: the image only
+                ) -> torch.Tensor: # the image; given `points`, the pair (image, points)
+        H, W = img.shape[-2:]
+        th, tw = self.size
+        if train:
+            t, l, h, w = self._box(H, W, generator)
+            out = TF.resize(img[..., t:t + h, l:l + w], [th, tw], antialias=True)
+            return out if points is None else (out, _place_points(points, (H, W), (-t, -l), (h, w)))
+        xtra = math.ceil(max(th, tw) * self.val_xtra / 8) * 8
+        big = TF.resize(img, [th + xtra, tw + xtra], antialias=True) if (H, W) != (th + xtra, tw + xtra) else img
+        t, l = xtra // 2, xtra // 2
+        out = big[..., t:t + th, l:l + tw]
+        return out if points is None else (out, _place_points(points, (th + xtra, tw + xtra), (-t, -l), (th, tw)))
+    def __repr__(self): return f'RandomResizedCrop({self.size}, min_scale={self.min_scale})'

@@ -1242,10 +1242,11 @@ def show_results(self:Learner,
                 ):
     "Show `max_n` items of one batch of `dl` (default: set `ds_idx`) with predictions over targets"
     import onecycle.data.block  # noqa: F401  (adds `show_batch` to DataLoaders)
-    b = self.loader_for(ds_idx, dl, 'show_results').one_batch()
+    loader = self.loader_for(ds_idx, dl, 'show_results')
+    b = loader.one_batch()
     was_training = self.model.training
     self.model.eval()
     try:
         with torch.no_grad(): preds = self.model(*b[:self.n_inp])
     finally: self.model.train(was_training)
-    self.dls.show_batch(b, max_n=max_n, preds=preds, **kwargs)
+    self.dls.show_batch(b, max_n=max_n, preds=preds, dl=loader if hasattr(loader, 'batch_tfms') else None, **kwargs)   # decoded as it was made

@@ -1309,17 +1309,23 @@ def show_batch(self:DataLoaders,
                b:tuple|None=None, # a batch as the loaders give it, (inputs, targets); None: one training batch
                max_n:int=9, # the most images to draw
                preds:torch.Tensor|None=None, # the model's outputs for `b`, a row per item: each title is the prediction over the label, green when they agree (points: blue dots); None: labels only
-               ncols:int|None=None, # images per row; None: about the square root of how many are drawn
+               ncols:int|None=None, # images per row; None: from `nrows`, else about the square root of how many are drawn
                figsize:tuple|None=None, # the figure's (width, height) in inches; None: 1.6 by 1.8 per image
+               nrows:int|None=None, # rows of images; None: as many as `ncols` needs
+               unique:bool=False, # draw one item `max_n` times, each with its own augmentation (fastai's), instead of a batch
+               dl:TensorLoader|ItemLoader|None=None, # the loader to draw from (`dls.valid`, ...); None: the training loader
               ):
     "Draw up to `max_n` decoded images of batch `b` (default: one training batch) with their labels (and `preds`)"
-    b = self.one_batch() if b is None else b
+    dl = self.train if dl is None else dl
+    if b is None: b = dl.repeat_item(0, max_n) if unique else dl.one_batch()
     x = b[0]
     if x.ndim != 4: raise ValueError(f"show_batch draws images (B, C, H, W); the input has shape {tuple(x.shape)}")
     iblk = self.dsets.blocks[0] if self.dsets is not None and isinstance(self.dsets.blocks[0], ImageBlock) else ImageBlock()
     tblk, y = _target_block(self), (b[self.n_inp] if len(b) > self.n_inp else None)
-    x = decode_batch(x, self.train.batch_tfms)
-    n = min(max_n, len(x)); ncols = ncols or math.ceil(math.sqrt(n)); nrows = math.ceil(n / ncols)
+    x = decode_batch(x, dl.batch_tfms)
+    n = min(max_n, len(x))
+    ncols = ncols or (math.ceil(n / nrows) if nrows else math.ceil(math.sqrt(n)))
+    nrows = nrows or math.ceil(n / ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (1.6 * ncols, 1.8 * nrows), squeeze=False)
     for i, ax in enumerate(axs.flat):
         if i >= n: ax.axis('off'); continue
@@ -1334,3 +1340,10 @@ def show_batch(self:DataLoaders,
             p = _pred_title(tblk, preds[i])
             iblk.show(x[i], ax, f"{p}\n{truth}", color='green' if str(p) == str(truth) else 'red')
     fig.tight_layout()
+
+def _loader_show_batch(self, **kwargs):
+    "Draw from this loader with `DataLoaders.show_batch` (fastai's `dls.valid.show_batch()`); arguments as there"
+    if self.dls is None: raise ValueError(f"show_batch: this {type(self).__name__} is part of no DataLoaders, so it knows no blocks or vocab to draw with; call show_batch on the DataLoaders")
+    return self.dls.show_batch(dl=self, **kwargs)
+TensorLoader.show_batch = ItemLoader.show_batch = _loader_show_batch
+

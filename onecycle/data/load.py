@@ -43,6 +43,18 @@ class _Resumable:
     def _gens(self) -> dict: return {'generator': self.generator}
     @property
     def _perm_gen(self): return self.generator  # the generator that draws each pass's order
+    def repeat_item(self,
+                    i:int=0, # which item
+                    n:int=9, # how many copies
+                   ) -> tuple:
+        "A batch of `n` copies of item `i`, each loaded and transformed with its own random draw (as in training, if `train`); no generator is touched"
+        if not 0 <= i < self.n: raise IndexError(f"repeat_item: item {i} of {self.n}")
+        return self._repeat(i, n)
+    @property
+    def dls(self):
+        "The `DataLoaders` this loader is part of (None if none): `dls.train.show_batch()` draws with its blocks"
+        ref = vars(self).get('_dls')
+        return None if ref is None else ref()
     def __len__(self):
         n = self.n_local
         if self.drop_last and n >= self.bs: return n // self.bs
@@ -139,6 +151,11 @@ def _batch_tfms(who:str, # the loader, for error messages
     for k, p in zip(pk, moved): ys[k] = TensorPoint(p)
     return (x, *ys)
 
+def _show_gen(dl) -> torch.Generator:
+    "A generator for drawings of `dl`'s augmentations (`repeat_item`): seeded from the loader's seed, so the loader's own is untouched"
+    return torch.Generator(device=dl.device).manual_seed(dl.seed + 1)
+
+
 # %% ../../nbs/03_data.load.ipynb #5e81dcf7
 class TensorLoader(_Resumable):
     "Batches of tensors that live on `device`: each batch is a slice of an on-device permutation"
@@ -182,6 +199,9 @@ class TensorLoader(_Resumable):
         finally: self._end_pass()
 
     def one_batch(self): return next(iter(self))
+    def _repeat(self, i, n):
+        b = [t[i:i + 1].repeat_interleave(n, 0) for t in self.tensors]
+        return _batch_tfms('TensorLoader', b, self.n_inp, self.batch_tfms, self.train, _show_gen(self))
 
     def test_dl(self,
                 x:torch.Tensor|tuple|list, # the new inputs: one tensor, or a tuple/list of `n_inp` tensors
@@ -340,6 +360,10 @@ class ItemLoader(_Resumable):
             warnings.warn(f"ItemLoader: skipped {len(new)} item(s) that failed to load in this pass (errors='skip'); "
                           f"first: item {i}: {why}. All are in `.skipped`.")
 
+    def _repeat(self, i, n):
+        items = _SeededItems(self.dataset, False)        # each copy loaded as in a pass of its own, the RNGs put back after
+        b, _ = collate_items([items[(i, hash((self.seed, k)) % 2**62)] for k in range(n)])
+        return _batch_tfms('ItemLoader', to_device(b, self.device), self.n_inp, self.batch_tfms, self.train, _show_gen(self))
     def one_batch(self):
         for b in self: return b
         raise ValueError(f"ItemLoader: no batch: the dataset has {self.n} items (bs={self.bs}, drop_last={self.drop_last})")
@@ -403,6 +427,7 @@ class DataLoaders:
                 ):
         self.train, self.valid, self.test, self.vocab, self.loss_func = train, valid, test, vocab, loss_func
         self.dsets, self.path = dsets, Path(path)  # the datasets these loaders came from, if any: they turn new raw items into tensors
+        for dl in self.loaders: dl._dls = weakref.ref(self)   # `dl.dls`: weak, so that the loaders keep no DataLoaders alive
         devs = {str(dl.device) for dl in self.loaders}
         if len(devs) > 1: raise ValueError(f"DataLoaders: loaders are on different devices {sorted(devs)}; use .to(device)")
     @property

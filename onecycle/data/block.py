@@ -10,7 +10,7 @@ __all__ = ['image_extensions', 'get_files', 'get_image_files', 'fashion_mnist_pn
            'FuncSplitter', 'EndSplitter', 'MaskSplitter', 'FileSplitter', 'ColSplitter', 'TrainTestSplitter',
            'ImageError', 'load_image', 'TransformBlock', 'ImageReader', 'ImageBlock', 'CategoryBlock',
            'BCEWithLogitsLossFlat', 'MSELossFlat', 'MultiCategoryBlock', 'RegressionBlock', 'PointScaler', 'PointBlock',
-           'ItemError', 'Datasets', 'DataBlock', 'ImageDataLoaders', 'decode_batch']
+           'ItemError', 'Datasets', 'DataBlock', 'ImageDataLoaders', 'decode_batch', 'using_attr']
 
 # %% ../../nbs/04_data.block.ipynb #4706b2f5
 import csv, inspect, math, os, re, warnings
@@ -92,6 +92,9 @@ def fashion_mnist_png(dest:Path|str, # the folder to create; it must not exist y
     return dest
 
 # %% ../../nbs/04_data.block.ipynb #ad1fe302
+from fastcore.basics import using_attr  # fastai's, from fastcore: `using_attr(f, attr)(o)` is `f(getattr(o, attr))`
+_all_ = ['using_attr']
+
 def parent_label(o:Path|str, # an item's path
                 ) -> str:
     "The name of the folder `o` is in"
@@ -932,6 +935,8 @@ class Datasets:
                     if trace is not None: trace(j, f"{name} (with the image)", vals[j])
         return tuple(vals)
 
+    def __len__(self) -> int: return len(self.items)      # fastai's len(dsets): every item, both splits
+    def __getitem__(self, i:int) -> tuple: return self.get(i)   # fastai's dsets[i]: item i, as for validation (no augmentation)
     @property
     def vocab(self): return next((getattr(b, 'vocab', None) for b in self.blocks[self.n_inp:]), None)
     @property
@@ -1212,11 +1217,12 @@ class ImageDataLoaders:
                    labels, # one label per file, in the same order
                    valid_pct:float=0.2, # the fraction of the files held out at random for validation
                    seed:int|None=None, # seed of the random split and of the loaders' order and augmentation; None: a random one
-                   y_block:TransformBlock|type=CategoryBlock, # the target block (or block class)
+                   y_block:TransformBlock|type|None=None, # the target block (or block class); None: MultiCategoryBlock if a label is a list of several, else CategoryBlock (fastai's)
                    **kwargs) -> DataLoaders:
         "The files `fnames` with the labels `labels`"
         fnames, labels = list(fnames), list(labels)
         if len(fnames) != len(labels): raise ValueError(f"ImageDataLoaders.from_lists: {len(fnames)} files but {len(labels)} labels")
+        if y_block is None: y_block = MultiCategoryBlock if labels and isinstance(labels[0], (list, tuple)) and len(labels[0]) > 1 else CategoryBlock
         return cls._dls(y_block, [(_under(path, f), y) for f, y in zip(fnames, labels)], get_x=ColReader(0), get_y=ColReader(1),
                         splitter=RandomSplitter(valid_pct, seed=seed), seed=seed, path=path, **kwargs)
 

@@ -6,8 +6,8 @@ Docs: https://onecycle-dev.github.io/onecycle/data.transforms.html.md"""
 
 # %% auto #0
 __all__ = ['BatchTransform', 'apply_batch_tfms', 'TensorPoint', 'IntToFloatTensor', 'RandomFlip', 'RandomTranslate',
-           'RandomResizedCropGPU', 'Normalize', 'AffineAugment', 'LightingAugment', 'aug_transforms', 'Resize',
-           'RandomResizedCrop']
+           'RandomResizedCropGPU', 'Normalize', 'AffineAugment', 'LightingAugment', 'aug_transforms', 'ResizeMethod',
+           'PadMode', 'Resize', 'RandomResizedCrop']
 
 # %% ../../nbs/02_data.transforms.ipynb #b7773c59
 import math
@@ -549,16 +549,28 @@ def aug_transforms(mult:float=1.,             # scales max_rotate, max_lighting 
     return res + xt
 
 # %% ../../nbs/02_data.transforms.ipynb #f1d60636
+class ResizeMethod:
+    "fastai's names for `Resize`'s methods"
+    Squish, Crop, Pad = 'squish', 'crop', 'pad'
+
+class PadMode:
+    "fastai's names for how `Resize(method='pad')` fills the border"
+    Zeros, Border, Reflection = 'zeros', 'border', 'reflection'
+
+_TF_PAD = {'zeros': 'constant', 'border': 'edge', 'reflection': 'reflect'}
+
 class Resize:
     "Item transform: resize a CHW image (and its points) to `size` by 'crop', 'pad' or 'squish'"
     geometric = True
     def __init__(self,
                  size:int|tuple, # output size: an int for a square, or (height, width)
-                 method:str='crop', # 'crop' (scale to cover, then crop), 'pad' (scale to fit, then pad with zeros) or 'squish' (stretch)
+                 method:str='crop', # 'crop' (scale to cover, then crop), 'pad' (scale to fit, then pad) or 'squish' (stretch)
+                 pad_mode:str='reflection', # with 'pad', how the border is filled: 'reflection' (fastai's default), 'zeros' or 'border'
                 ):
         if method not in ('crop', 'pad', 'squish'):
             raise ValueError(f"Resize: method must be 'crop', 'pad' or 'squish', got {method!r}")
-        self.size, self.method = ((size, size) if isinstance(size, int) else tuple(size)), method
+        if pad_mode not in _TF_PAD: raise ValueError(f"Resize: pad_mode must be one of {list(_TF_PAD)}, got {pad_mode!r}")
+        self.size, self.method, self.pad_mode = ((size, size) if isinstance(size, int) else tuple(size)), method, pad_mode
     def __call__(self,
                  img:torch.Tensor, # one image (C, H, W)
                  train:bool=False, # with 'crop': True takes a random crop, False the centre
@@ -576,13 +588,16 @@ class Resize:
         img = TF.resize(img, [nh, nw], antialias=True)
         if self.method == 'pad':
             t, l = (th - nh) // 2, (tw - nw) // 2
-            return done(TF.pad(img, [l, t, tw - nw - l, th - nh - t]), (t, l), (nh, nw))
+            pads = [l, t, tw - nw - l, th - nh - t]
+            mode = _TF_PAD[self.pad_mode]
+            if mode == 'reflect' and (max(pads[0], pads[2]) >= nw or max(pads[1], pads[3]) >= nh): mode = 'edge'  # too thin to reflect
+            return done(TF.pad(img, pads, padding_mode=mode), (t, l), (nh, nw))
         if train:
             r = torch.rand(2, generator=generator)
             t, l = int(r[0] * (nh - th + 1)), int(r[1] * (nw - tw + 1))
         else: t, l = (nh - th) // 2, (nw - tw) // 2
         return done(img[..., t:t+th, l:l+tw], (-t, -l), (nh, nw))
-    def __repr__(self): return f'Resize({self.size}, {self.method!r})'
+    def __repr__(self): return f"Resize({self.size}, {self.method!r}{f', pad_mode={self.pad_mode!r}' if self.method == 'pad' else ''})"
 
 # %% ../../nbs/02_data.transforms.ipynb #0efe7500
 class RandomResizedCrop:

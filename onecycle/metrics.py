@@ -1,4 +1,4 @@
-"""F-scores, precision and recall per class for single-label targets; `accuracy_multi` and the same scores for multi-label targets; `mse`, `rmse`, `mae`, `msle`, `exp_rmspe` and `R2Score` for regression: fastai's names, computed on the device.
+"""F-scores, precision, recall and ROC AUC for single-label targets; `accuracy_multi` and the same scores for multi-label targets; `mse`, `rmse`, `mae`, `msle`, `exp_rmspe` and `R2Score` for regression: fastai's names, computed on the device.
 
 Docs: https://onecycle-dev.github.io/onecycle/metrics.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://onecycle-dev.github.io/onecycle/metrics.html.md"""
 
 # %% auto #0
 __all__ = ['rmse', 'exp_rmspe', 'accuracy_multi', 'SumMetric', 'FBetaMulti', 'F1ScoreMulti', 'PrecisionMulti', 'RecallMulti',
-           'FBeta', 'F1Score', 'Precision', 'Recall', 'mse', 'mae', 'msle', 'R2Score']
+           'FBeta', 'F1Score', 'Precision', 'Recall', 'RocAuc', 'RocAucBinary', 'mse', 'mae', 'msle', 'R2Score']
 
 # %% ../nbs/05a_metrics.ipynb #f75a6084
 import math
@@ -220,6 +220,61 @@ class Recall(_ClassScore):
     "Recall of single-label predictions over the validation set (scikit-learn's `recall_score`)"
     _stem = 'recall'
     def _score(self, tp, fp, fn): return _div(tp, tp + fn)
+
+# %% ../nbs/05a_metrics.ipynb #ae905543
+def _auc(score:torch.Tensor, pos:torch.Tensor) -> torch.Tensor:
+    "ROC AUC of `score` for the positives `pos` (bool): the rank statistic, ties counted half"
+    n1 = pos.sum(); n0 = len(pos) - n1
+    if n1 == 0 or n0 == 0: raise ValueError("only one class is present in the targets, so the ROC AUC is not defined")
+    s, order = score.double().sort()
+    _, inv, counts = torch.unique_consecutive(s, return_inverse=True, return_counts=True)
+    ranks = (counts.cumsum(0) - (counts - 1) / 2).double()[inv]          # average rank (from 1) of each sorted score
+    return (ranks[pos[order]].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+class RocAuc(Metric):
+    "ROC AUC of single-label predictions over the validation set, each class against the rest (scikit-learn's `roc_auc_score`, multi_class='ovr')"
+    def __init__(self,
+                 axis:int=-1, # the class axis of the outputs: their softmax along it are the scores
+                 average:str='macro', # 'macro': the plain mean over the classes; 'weighted': weighted by each class's number of targets
+                ):
+        if average not in ('macro', 'weighted'): raise ValueError(f"{type(self).__name__}: average must be 'macro' or 'weighted', got {average!r}")
+        self.axis, self.average = axis, average
+        self.reset()
+    def reset(self): self.preds, self.targs = [], []
+    def accumulate(self,
+                   learn:Learner, # the Learner after a validation batch's loss: its outputs and targets are kept
+                  ):
+        "Keep the batch's probabilities and targets (on the device)"
+        self.preds.append(learn.pred.detach().float().softmax(self.axis)); self.targs.append(learn.yb[0].detach())
+    def all_reduce(self):
+        "Gather every process's scores and targets (every process must call it)"
+        from torch.distributed import all_gather_object
+        got = [None] * dist.get_world_size()
+        all_gather_object(got, (torch.cat(self.preds).cpu(), torch.cat(self.targs).cpu()))
+        dev = self.preds[0].device
+        self.preds, self.targs = [p.to(dev) for p, _ in got], [t.to(dev) for _, t in got]
+    def _score(self, p:torch.Tensor, t:torch.Tensor) -> torch.Tensor:
+        t = t.reshape(-1).long(); p = p.movedim(self.axis, -1).reshape(len(t), -1)
+        aucs = torch.stack([_auc(p[:, c], t == c) for c in range(p.shape[1])])
+        if self.average == 'macro': return aucs.mean()
+        w = torch.bincount(t, minlength=p.shape[1]).double()
+        return (aucs * w).sum() / w.sum()
+    @property
+    def value(self):
+        if not self.preds: return None
+        try: return self._score(torch.cat(self.preds), torch.cat(self.targs)).float()
+        except ValueError as e: raise ValueError(f"{self.name}: {e} (validation set of {sum(len(t) for t in self.targs)} items)") from None
+    @property
+    def name(self) -> str: return 'roc_auc_score' + ('' if self.average == 'macro' else f'_{self.average}')
+
+class RocAucBinary(RocAuc):
+    "ROC AUC of a two-class model over the validation set: the second class's probability as the score (scikit-learn's `roc_auc_score`)"
+    def __init__(self,
+                 axis:int=-1, # the class axis of the outputs (two classes)
+                ): super().__init__(axis, 'macro')
+    def _score(self, p, t):
+        if p.shape[self.axis] != 2: raise ValueError(f"expected the outputs of two classes, got {p.shape[self.axis]}; use RocAuc")
+        return _auc(p.select(self.axis, 1).reshape(-1), t.reshape(-1) == 1)
 
 # %% ../nbs/05a_metrics.ipynb #aa23aff9
 def mse(inp:torch.Tensor, # the model's outputs

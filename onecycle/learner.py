@@ -1249,4 +1249,6 @@ def show_results(self:Learner,
     try:
         with torch.no_grad(): preds = self.model(*b[:self.n_inp])
     finally: self.model.train(was_training)
+    dec = _decodes(self.loss_func)(_activation(self.loss_func)(preds.float()))
+    if isinstance(dec, torch.Tensor) and dec.dtype == torch.bool: preds = dec   # many labels: the loss's threshold, as in fastai and predict
     self.dls.show_batch(b, max_n=max_n, preds=preds, dl=loader if hasattr(loader, 'batch_tfms') else None, **kwargs)   # decoded as it was made

@@ -1306,7 +1306,7 @@ def _target_block(dls):
     return CategoryBlock(vocab=dls.vocab, sort=False) if dls.vocab is not None else TransformBlock()
 
 def _pred_title(blk, p):
-    if isinstance(blk, MultiCategoryBlock): return blk.title(torch.sigmoid(p))
+    if isinstance(blk, MultiCategoryBlock): return blk.title(p.float() if p.dtype == torch.bool else torch.sigmoid(p))   # decoded, or logits
     if isinstance(blk, CategoryBlock): return blk.decode(p.argmax())
     return blk.title(p)
 

@@ -69,6 +69,11 @@ def _div(a, b):
     "a / b, and 0 where b is 0"
     return torch.where(b > 0, a / b.clamp(min=1e-300), torch.zeros_like(a))
 
+def _fbeta(tp, fp, fn, beta:float):
+    "The F-beta score from counts of true positives, false positives and false negatives (0 where all are 0)"
+    b2 = beta ** 2
+    return _div((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
+
 class FBetaMulti(SumMetric):
     "F-beta score of multi-label predictions over the validation set (scikit-learn's `fbeta_score`)"
     _averages = ('macro', 'micro', 'weighted', 'samples')
@@ -93,10 +98,7 @@ class FBetaMulti(SumMetric):
         p, t = (inp.sigmoid() if self.sigmoid else inp) >= self.thresh, targ.bool()
         tp, fp, fn = (p & t), (p & ~t), (~p & t)
         self.add(tp.sum(0), fp.sum(0), fn.sum(0), self._score(tp.sum(1), fp.sum(1), fn.sum(1)).sum(), len(p))
-    def _score(self, tp, fp, fn):
-        b2 = self.beta ** 2
-        tp, fp, fn = tp.double(), fp.double(), fn.double()
-        return _div((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
+    def _score(self, tp, fp, fn): return _fbeta(tp.double(), fp.double(), fn.double(), self.beta)
     def compute(self,
                 tp:torch.Tensor, # true positives of each label, over the validation set
                 fp:torch.Tensor, # false positives of each label
@@ -176,9 +178,7 @@ class FBeta(SumMetric):
             raise ValueError(f"{who}: the targets must be class indices in [0, {n}), got values from {t.min().item()} to {t.max().item()}")
         tp = torch.bincount(t[pred == t], minlength=n)
         self.add(tp, torch.bincount(pred, minlength=n) - tp, torch.bincount(t, minlength=n) - tp)
-    def _score(self, tp, fp, fn):
-        b2 = self.beta ** 2
-        return _div((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp)
+    def _score(self, tp, fp, fn): return _fbeta(tp, fp, fn, self.beta)
     def compute(self,
                 tp:torch.Tensor, # true positives of each class, over the validation set
                 fp:torch.Tensor, # false positives of each class

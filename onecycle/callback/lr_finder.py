@@ -364,7 +364,7 @@ def plot(self:LRFinder,
         points = self.points if suggestions is None else {}   # the points the suggestion functions gave
         for i, (name, lr) in enumerate((sugg._asdict() if sugg is not None else {}).items()):
             if lr is None: continue
-            x, y = points.get(name) or (lr, np.interp(np.log10(lr), np.log10(lrs), losses))
+            x, y = points.get(name) or _point(lrs, losses, lr)
             ax.plot(x, y, 'o', ms=8, color=f'C{i + 1}', label=f'{name}: {lr:.2e}')
     problem = self.problem()
     if problem: ax.set_title('no suggestion: ' + problem.split(':', 1)[1].split(',')[0].strip(), fontsize=9)

@@ -26,7 +26,7 @@ from torchvision.io import decode_image, ImageReadMode
 from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 import matplotlib.pyplot as plt
 from fastcore.basics import patch, listify, AttrDict
-from .transforms import IntToFloatTensor, Normalize, Resize, TensorPoint, apply_batch_tfms, BatchTransform
+from .transforms import IntToFloatTensor, Normalize, Resize, TensorPoint, apply_batch_tfms, BatchTransform, RandomResizedCropGPU
 from .load import DataLoaders, ItemLoader, TensorLoader, collate_items
 
 # %% ../../nbs/04_data.block.ipynb #04db2808
@@ -413,7 +413,7 @@ def _item_tfms(tfms, who:str) -> list:
     tfms = listify(tfms)
     bad = next((t for t in tfms if isinstance(t, BatchTransform)), None)
     if bad is not None:
-        alt = ' (or use the item transform RandomResizedCrop, fastai\'s)' if type(bad).__name__ == 'RandomResizedCropGPU' else ''
+        alt = ' (or use the item transform RandomResizedCrop, fastai\'s)' if isinstance(bad, RandomResizedCropGPU) else ''
         raise TypeError(f"{who}: {bad!r} is a batch transform: it works on whole batches on the device and would leave each item "
                         f"as it is. Pass it in batch_tfms instead{alt}.")
     return tfms

@@ -220,9 +220,9 @@ class RandomResizedCropGPU(BatchTransform):
         if not train:  # the centre valid_scale of the area (the whole image by default), resized
             f = math.sqrt(self.valid_scale)
             if f < 1:
-                H, W = x.shape[-2:]; h, w = round(H * f), round(W * f)
-                x = x[..., (H - h) // 2:(H - h) // 2 + h, (W - w) // 2:(W - w) // 2 + w]
-                if points is not None: points = _place_points(points, (H, W), (-((H - h) // 2), -((W - w) // 2)), (h, w))
+                H, W = x.shape[-2:]; h, w = round(H * f), round(W * f); t, l = (H - h) // 2, (W - w) // 2
+                x = x[..., t:t + h, l:l + w]
+                if points is not None: points = _place_points(points, (H, W), (-t, -l), (h, w))
             out = x if tuple(x.shape[-2:]) == self.size else TF.resize(x, list(self.size), antialias=True)
             return out if points is None else (out, points)
         B, dt = x.shape[0], x.dtype
@@ -570,7 +570,7 @@ class Resize:
         if method not in ('crop', 'pad', 'squish'):
             raise ValueError(f"Resize: method must be 'crop', 'pad' or 'squish', got {method!r}")
         if pad_mode not in _TF_PAD: raise ValueError(f"Resize: pad_mode must be one of {list(_TF_PAD)}, got {pad_mode!r}")
-        self.size, self.method, self.pad_mode = ((size, size) if isinstance(size, int) else tuple(size)), method, pad_mode
+        self.size, self.method, self.pad_mode = _size2(size), method, pad_mode
     def __call__(self,
                  img:torch.Tensor, # one image (C, H, W)
                  train:bool=False, # with 'crop': True takes a random crop, False the centre
@@ -612,7 +612,7 @@ class RandomResizedCrop:
                 ):
         _check_crop('RandomResizedCrop', min_scale, max_scale, ratio)
         if not 0 <= val_xtra < 1: raise ValueError(f"RandomResizedCrop: val_xtra must be in [0, 1), got {val_xtra!r}")
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.size = _size2(size)
         self.min_scale, self.max_scale, self.ratio, self.val_xtra = min_scale, max_scale, ratio, val_xtra
 
     def _box(self, H, W, generator) -> tuple:

@@ -7,12 +7,13 @@ Docs: https://onecycle-dev.github.io/onecycle/vision.learner.html.md"""
 # %% auto #0
 __all__ = ['imagenet_stats', 'model_meta', 'cnn_learner', 'EXPORT_FORMAT', 'EXPORT_VERSION', 'arch_name', 'create_body',
            'load_pretrained', 'pretrained_file', 'pretrained_state', 'AdaptiveConcatPool2d', 'SigmoidRange',
-           'create_head', 'create_vision_model', 'default_split', 'vision_learner', 'ExportError', 'describe_tfm',
-           'build_tfm', 'ExportedInputs', 'model_spec', 'build_model', 'read_export', 'load_learner']
+           'create_head', 'apply_init', 'create_vision_model', 'default_split', 'vision_learner', 'ExportError',
+           'describe_tfm', 'build_tfm', 'ExportedInputs', 'model_spec', 'build_model', 'read_export', 'load_learner']
 
 # %% ../../nbs/12a_vision.learner.ipynb #053cb496
 import difflib, math, numbers, os, pickle, warnings, zipfile
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
@@ -240,6 +241,22 @@ def create_head(nf:int, # channels of the body's output
     if y_range is not None: layers.append(SigmoidRange(*y_range))
     return nn.Sequential(*layers)
 
+# %% ../../nbs/12a_vision.learner.ipynb #c8cc42e4
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.LayerNorm)
+
+def apply_init(m:nn.Module, # a model or a part of one, such as a head
+               init:Callable=nn.init.kaiming_normal_, # called on each weight of two or more dimensions, in place
+              ) -> nn.Module: # `m`, initialised
+    "fastai's `apply_init`: `init` on the weight of every layer of `m` but its normalisation and frozen layers, biases to zero"
+    for l in m.modules():
+        ps = list(l.parameters())
+        if isinstance(l, _NORMS) or not ps or not ps[0].requires_grad: continue
+        w, b = getattr(l, 'weight', None), getattr(l, 'bias', None)
+        if isinstance(w, torch.Tensor) and w.dim() >= 2: init(w)       # a 1-d weight (PReLU's) has no fan to scale by
+        if isinstance(b, torch.Tensor):
+            with torch.no_grad(): b.zero_()
+    return m
+
 # %% ../../nbs/12a_vision.learner.ipynb #bb52fe07
 def _channel_check(n_in:int):
     def check(module, args):
@@ -275,7 +292,7 @@ def create_vision_model(arch, # a name (`'resnet18'`), a torchvision constructor
                         weights:str|Path|Enum|None=None, # a weights file to read, or a torchvision weights name/entry (None: the default)
                         cut:int|None=None, # where the body ends (None: the architecture's default)
                         n_in:int=3, # input channels (1 for grey images: the pretrained stem is summed)
-                        init=nn.init.kaiming_normal_, # initialisation of the head's linear layers (None: PyTorch's)
+                        init=nn.init.kaiming_normal_, # initialisation of the head's layers, custom heads too (None: leave them as built)
                         custom_head:nn.Module|None=None, # use this head instead of `create_head`'s
                         arch_kwargs:dict|None=None, # passed to the architecture's constructor
                         **head_kwargs # create_head's arguments: lin_ftrs, ps, pool, concat_pool, first_bn, bn_final, lin_first, y_range
@@ -288,11 +305,7 @@ def create_vision_model(arch, # a name (`'resnet18'`), a torchvision constructor
     if pretrained: load_pretrained(model, pretrained_state(name, weights)[0], f"weights of {name}")
     body = create_body(model, n_in, pretrained, model_meta.get(name, {}).get('cut') if cut is None else cut)
     head = custom_head if custom_head is not None else create_head(_num_features(body, n_in, name), n_out, **head_kwargs)
-    if init is not None and custom_head is None:
-        for m in head.modules():
-            if isinstance(m, nn.Linear):
-                init(m.weight)
-                if m.bias is not None: nn.init.zeros_(m.bias)
+    if init is not None: apply_init(head, init)
     res = nn.Sequential(body, head)
     res.register_forward_pre_hook(_channel_check(n_in))
     return res
@@ -302,6 +315,16 @@ def default_split(m:nn.Module, # a model whose first child is the body, like `cr
                  ) -> list: # [body parameters, head parameters]
     "Two parameter groups: the body (`m[0]`) and the head (the rest), as fastai's `default_split`"
     return [list(m[0].parameters()), [p for l in list(m)[1:] for p in l.parameters()]]
+
+def _body_split(m:nn.Module, at:int, inner:bool) -> list:
+    "fastai's three groups: the body's layers before `at`, the rest of the body, the head (`inner`: the layers of `m[0][0]`, `features`)"
+    layers = m[0][0] if inner else m[0]
+    return [list(layers[:at].parameters()), list(layers[at:].parameters()), [p for l in list(m)[1:] for p in l.parameters()]]
+
+_SPLITS = {('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'): (6, False), ('squeezenet1_0', 'squeezenet1_1'): (5, True),
+           ('densenet121', 'densenet161', 'densenet169', 'densenet201'): (7, True),
+           ('vgg11_bn', 'vgg13_bn', 'vgg16_bn', 'vgg19_bn'): (22, True), ('alexnet',): (6, True)}   # fastai's model_meta splits
+model_meta.update({n: {'split': partial(_body_split, at=at, inner=inner)} for names, (at, inner) in _SPLITS.items() for n in names})
 
 def _add_norm(dls, stats, n_in:int):
     "Add `Normalize(stats)` to the training and validation batch transforms when they have no Normalize"
@@ -329,7 +352,7 @@ def vision_learner(dls, # DataLoaders of images (with `vocab` for a classifier)
                    loss_func:Callable|None=None, # None: the data's (cross-entropy for categories)
                    opt_func:Callable=torch.optim.AdamW, # the optimizer
                    lr:float|list|slice=1e-3, # the default learning rate
-                   splitter:Callable|None=None, # None: body and head (`default_split`)
+                   splitter:Callable|None=None, # None: the architecture's in `model_meta` (fastai's three groups for torchvision's resnets, ...), else body and head (`default_split`)
                    cbs:Callback|list|None=None, # callbacks used in every fit of this Learner
                    metrics:Callable|list|None=None, # metrics shown after each epoch, computed on the validation set (e.g. `accuracy`)
                    path:str|Path|None=None, # the folder for checkpoints and exports (None: the data's `dls.path`, as `Learner`)
@@ -370,7 +393,7 @@ def vision_learner(dls, # DataLoaders of images (with `vocab` for a classifier)
     from_tv = pretrained and name not in models and not isinstance(weights, (str, Path)) or \
               (pretrained and isinstance(weights, str) and not Path(weights).suffix)
     if normalize and from_tv: _add_norm(dls, imagenet_stats, n_in)
-    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, splitter=splitter or default_split, cbs=cbs,
+    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, splitter=splitter or model_meta.get(name, {}).get('split', default_split), cbs=cbs,
                     metrics=metrics, path=path, model_dir=model_dir, wd=wd, train_bn=train_bn, **kwargs)
     learn.model_spec = {'builder': 'vision_learner', 'arch': name, 'arch_kwargs': dict(arch_kwargs or {}), 'n_in': n_in,
                         'n_out': n_out, 'cut': cut, 'head': head_kw, 'custom_head': custom_head is not None}

@@ -145,20 +145,20 @@ def _sync(dev):
     import torch
     if dev.type == 'cuda': torch.cuda.synchronize(dev)
 
-def _dls(a, bs:int, augment:bool=True, seed:int=0, valid_bs:int|None=None):
+def _dls(a, bs:int, augment:bool=True, seed:int=0, val_bs:int|None=None):
     "Fashion-MNIST on the device (the whole set, or the quick subset), through the public API"
     import torch
     from torch import nn
     from onecycle.data.load import fashion_mnist_dls, DataLoaders
     from onecycle.data.external import load_fashion_mnist
     from onecycle.data.transforms import Normalize, RandomFlip, RandomTranslate
-    if not a.quick: return fashion_mnist_dls(bs=bs, device=a.device, augment=augment, seed=seed, path=a.data, valid_bs=valid_bs)
+    if not a.quick: return fashion_mnist_dls(bs=bs, device=a.device, augment=augment, seed=seed, path=a.data, val_bs=val_bs)
     ds = load_fashion_mnist(a.data)
     (nt, nv) = QUICK_N
     xt, xv = ds.x_train[:nt, None], ds.x_test[:nv, None]
     tfms = ([RandomFlip(), RandomTranslate(2)] if augment else []) + [Normalize.from_data(xt)]
     dls = DataLoaders.from_tensors(xt, ds.y_train[:nt], xv, ds.y_test[:nv], bs=bs, device=a.device, batch_tfms=tfms,
-                                   seed=seed, valid_bs=valid_bs or 2 * bs)
+                                   seed=seed, val_bs=val_bs or 2 * bs)
     dls.vocab, dls.loss_func = ds.classes, nn.CrossEntropyLoss()
     return dls
 
@@ -248,7 +248,7 @@ def step_nosync(a, rows:Rows):
         def write(self, s): return self.f.write(s)
         def flush(self): self.f.flush()
         def isatty(self): return True
-    dls = _dls(a, bs=128 if a.quick else 256, valid_bs=None if a.quick else 500)  # 500: every validation batch one shape
+    dls = _dls(a, bs=128 if a.quick else 256, val_bs=None if a.quick else 500)  # 500: every validation batch one shape
     arm = Arm()
     learn = Learner(dls, _cnn(a.quick), metrics=accuracy, cbs=[arm, Disarm()])
     if cuda: learn.to_fast()

@@ -79,14 +79,14 @@ def main():
         learn.fit(1000, 1e-3)
         return
     dls = DataLoaders.from_tensors(xt, ds.y_train[:1024], xv, ds.y_test[:256], bs=a.bs, device='cpu', seed=0,
-                                   batch_tfms=[Normalize.from_data(xt)], valid_bs=50)
+                                   batch_tfms=[Normalize.from_data(xt)], val_bs=50)
     dls.loss_func, dls.vocab = nn.CrossEntropyLoss(), ds.classes
     run('mem', dls)
     with rank0_first():  # rank 0 writes the folder, the others find it there
         if not Path(a.png).exists(): fashion_mnist_png(a.png, n_train=24, n_valid=10)
     block = DataBlock(blocks=(ImageBlock(gray=True), CategoryBlock), get_items=get_image_files,
                       splitter=GrandparentSplitter(), get_y=parent_label, batch_tfms=[Normalize()])
-    run('items', block.dataloaders(a.png, bs=a.bs, valid_bs=30, seed=0, num_workers=1, device='cpu'))
+    run('items', block.dataloaders(a.png, bs=a.bs, val_bs=30, seed=0, num_workers=1, device='cpu'))
 
 
 if __name__ == '__main__': main()

@@ -1051,7 +1051,7 @@ def dataloaders(self:DataBlock,
                 device:torch.device|str|None=None, # where batches are made and augmented (with `in_memory`, where the data lives); None means `default_device()`
                 num_workers:int|None=None, # worker processes decoding items (with `in_memory`, for the one decoding pass); 0: this process; None: the CPU count, at most 8
                 in_memory:bool=False, # decode every item once (item transforms included) and keep each split as tensors on `device`; else items are loaded every pass
-                valid_bs:int|None=None, # validation batch size; None: `2*bs`
+                val_bs:int|None=None, # validation batch size; None: `2*bs`
                 seed:int|None=None, # seed of the training order and augmentation (the validation loader gets `seed + 1`); None draws one
                 errors:str='raise', # an item that fails to load: 'raise', or 'skip' it with a warning
                 pin_memory:bool=True, # collate into pinned memory, for faster copies to a CUDA device (the item path only)
@@ -1062,18 +1062,18 @@ def dataloaders(self:DataBlock,
     dsets = self.datasets(source, errors=errors)
     if not len(dsets.train): raise ValueError("DataBlock.dataloaders: the training split is empty; check the splitter")
     tfms = [t for b in dsets.blocks[:dsets.n_inp] for t in b.batch_tfms] + self.batch_tfms
-    valid_bs = valid_bs or 2 * bs
+    val_bs = val_bs or 2 * bs
     vseed = None if seed is None else seed + 1
     if in_memory:
         tt, vt = _stack_split(dsets.train, 256, num_workers, errors), _stack_split(dsets.valid, 256, num_workers, errors)
         _setup_tfms(tfms, lambda: tt[0])
         kw = dict(device=device, batch_tfms=tfms, n_inp=dsets.n_inp)
         train = TensorLoader(*tt, bs=bs, shuffle=True, drop_last=drop_last, seed=seed, **kw)
-        valid = TensorLoader(*vt, bs=valid_bs, shuffle=False, train=False, seed=vseed, **kw)
+        valid = TensorLoader(*vt, bs=val_bs, shuffle=False, train=False, seed=vseed, **kw)
     else:
         kw = dict(device=device, batch_tfms=tfms, n_inp=dsets.n_inp, num_workers=num_workers, pin_memory=pin_memory, errors=errors)
         train = ItemLoader(dsets.train, bs=bs, shuffle=True, drop_last=drop_last, seed=seed, **kw)
-        valid = ItemLoader(dsets.valid, bs=valid_bs, shuffle=False, train=False, seed=vseed, **kw)
+        valid = ItemLoader(dsets.valid, bs=val_bs, shuffle=False, train=False, seed=vseed, **kw)
         _setup_tfms(tfms, lambda: _sample(dsets.train, seed, errors=errors))
     return DataLoaders(train, valid, vocab=dsets.vocab, loss_func=dsets.loss_func, dsets=dsets)
 

@@ -476,7 +476,7 @@ class DataLoaders:
                      bs:int=64, # training batch size
                      device:torch.device|str|None=None, # where the data lives and batches are made; None means `default_device()`
                      batch_tfms:list|None=None, # batch transforms applied to the inputs on the device (see `apply_batch_tfms`); None: none
-                     valid_bs:int|None=None, # validation batch size; None: `bs`
+                     val_bs:int|None=None, # validation batch size; None: `bs`
                      seed:int|None=None, # seed of the training order and augmentation (the validation loader gets `seed + 1`); None draws one
                      drop_last:bool=True, # leave out each training pass's last, smaller batch
                     ) -> 'DataLoaders':
@@ -486,7 +486,7 @@ class DataLoaders:
         _check_bs(bs, 'DataLoaders.from_tensors')
         kw = dict(device=device, batch_tfms=batch_tfms)
         train = TensorLoader(x_train, y_train, bs=bs, shuffle=True, drop_last=drop_last, seed=seed, **kw)
-        valid = TensorLoader(x_valid, y_valid, bs=valid_bs or bs, shuffle=False, train=False,
+        valid = TensorLoader(x_valid, y_valid, bs=val_bs or bs, shuffle=False, train=False,
                              seed=None if seed is None else seed + 1, **kw)
         return cls(train, valid)
 
@@ -494,7 +494,7 @@ class DataLoaders:
 def fashion_mnist_dls(bs:int=256, # training batch size
                       device:torch.device|str|None=None, # where the data lives; None means `default_device()`
                       augment:bool=True, # random flips and translations of the training batches
-                      valid_bs:int|None=None, # validation batch size; None: `2*bs`
+                      val_bs:int|None=None, # validation batch size; None: `2*bs`
                       pad:int=2, # largest translation in pixels (with `augment`)
                       seed:int|None=None, # seed of the training order and augmentation; None draws one
                       path:Path|str|None=None, # folder with the dataset's files (missing ones are downloaded there); None: the first copy `fashion_mnist_path` finds
@@ -505,6 +505,6 @@ def fashion_mnist_dls(bs:int=256, # training batch size
     norm = Normalize.from_data(xt)
     tfms = ([RandomFlip(), RandomTranslate(pad)] if augment else []) + [norm]
     dls = DataLoaders.from_tensors(xt, ds.y_train, xv, ds.y_test, bs=bs, device=device, batch_tfms=tfms,
-                                   valid_bs=valid_bs or 2*bs, seed=seed)
+                                   val_bs=val_bs or 2*bs, seed=seed)
     dls.vocab, dls.loss_func = ds.classes, nn.CrossEntropyLoss()
     return dls

@@ -287,9 +287,9 @@ def add_cb(self:Learner,
 def remove_cb(self:Learner,
               cb:Callback|type, # a callback instance, or a class: every callback of that class is removed
              ) -> 'Learner': # this Learner, so that calls chain (as fastai's)
-    "Remove the callback instance `cb`, or every callback of class `cb`"
+    "Remove the callback instance `cb`, or every callback of class `cb`; one that is not there is no error (fastai's)"
     gone = [c for c in self._cbs if (isinstance(c, cb) if isinstance(cb, type) else c is cb)]
-    if not gone: raise ValueError(f"remove_cb: {cb!r} is not one of this Learner's callbacks {list(self._cbs)}")
+    if not gone: return self
     self._cbs = [c for c in self._cbs if all(c is not g for g in gone)]
     for c in gone: c.learn = None
     self._sync_events()

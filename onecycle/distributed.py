@@ -287,6 +287,10 @@ class DistributedTrainer(Callback):
     def before_train(self):
         if self._in_fit: self.learn.dls.train.set_epoch(self.learn.epoch)
 
+    def after_train(self):   # before the Recorder's (order 50): its training-pass metrics, summed over the processes
+        rec = getattr(self.learn, 'recorder', None)
+        if self._in_fit and isinstance(rec, Recorder) and rec.train_mets: _reduce_metrics(rec.train_mets, self.device)
+
     def before_validate(self):
         if not self._in_fit: return
         learn = self.learn
@@ -299,7 +303,7 @@ class DistributedTrainer(Callback):
         if self._valid is not None:
             self._valid.unshard(); self._valid = None
             rec = getattr(learn, 'recorder', None)
-            if isinstance(rec, Recorder): _reduce_metrics(rec.valid_metrics, self.device)
+            if isinstance(rec, Recorder): _reduce_metrics(rec.valid_mets, self.device)
         learn.model = self.ddp
 
     def after_fit(self):

@@ -13,7 +13,7 @@ __all__ = ['EVENTS', 'defaults', 'CancelException', 'CancelBatchException', 'Can
            'Recorder', 'GatherPreds', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_learner.ipynb #0f00c3ac
-import contextlib, difflib, functools, math, numbers, os, re, time, warnings
+import contextlib, copy, difflib, functools, math, numbers, os, re, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Iterable
@@ -754,14 +754,14 @@ class EpochRow(list):
     def __init__(self, names:list, # the names of the positions: train_loss, valid_loss and the metrics
                  vals:list, # their values
                  epoch:int, # the epoch (by name only)
-                 time:float, # its seconds (by name only)
+                 time:float|None, # its seconds (by name only); None: no time column (`Recorder(add_time=False)`)
                  extra:dict|None=None, # columns that callbacks add (`epoch_cols`, e.g. the training image size), by name only
                 ):
         super().__init__(vals); self.names, self.epoch, self.time, self.extra = list(names), epoch, time, dict(extra or {})
-    def keys(self) -> list: return ['epoch', *self.names, *self.extra, 'time']
+    def keys(self) -> list: return ['epoch', *self.names, *self.extra, *(['time'] if self.time is not None else [])]
     def __getitem__(self, k):
         if not isinstance(k, str): return super().__getitem__(k)
-        if k in ('epoch', 'time'): return getattr(self, k)
+        if k == 'epoch' or (k == 'time' and self.time is not None): return getattr(self, k)
         if k in self.extra: return self.extra[k]
         if k not in self.names: raise KeyError(f"Recorder.values: no column {k!r}; the columns are {self.keys()}")
         return super().__getitem__(self.names.index(k))
@@ -780,7 +780,7 @@ class EpochRow(list):
                  ) -> 'EpochRow':
         "The row back from `to_dict`'s dict"
         pos = [k for k in d if k not in ('epoch', 'time', *extra)]
-        return cls(pos, [d[k] for k in pos], d['epoch'], d['time'], {k: d[k] for k in extra if k in d})
+        return cls(pos, [d[k] for k in pos], d['epoch'], d.get('time'), {k: d[k] for k in extra if k in d})
     def __repr__(self): return 'EpochRow(' + ', '.join(f'{k}={v!r}' for k, v in self.to_dict().items()) + ')'
 
 # %% ../nbs/05_learner.ipynb #81ffca10
@@ -793,13 +793,26 @@ def _fmt_col(v) -> str:
 class Recorder(Callback):
     "Keeps the loss, learning rate and momentum of each training batch, and a row of results for each epoch"
     order = 50
-    def __init__(self, beta:float=0.98): # how much the smoothed `losses` remember (fastai's default)
-        self.beta, self.valid_values, self._valid_loss = beta, None, AvgLoss(); self.before_fit()
+    def __init__(self,
+                 add_time:bool=True, # a `time` column: the seconds of each epoch
+                 train_metrics:bool=False, # also compute the metrics over each training pass (columns `train_<name>`)
+                 valid_metrics:bool=True, # the validation loss and metrics in the table (validation still runs without)
+                 beta:float=0.98): # how much the smoothed `losses` remember (fastai's default)
+        self.add_time, self.train_metrics, self.valid_metrics, self.beta = add_time, train_metrics, valid_metrics, beta
+        self.valid_values, self._valid_loss, self.train_mets = None, AvgLoss(), []; self.before_fit()
+
+    def _names(self) -> list:
+        "The columns of a row by position, as fastai's: the losses and metrics that `train_metrics` and `valid_metrics` ask for"
+        ms = [m.name for m in self.learn.metrics]
+        if self.train_metrics and self.valid_metrics:
+            return ['train_loss', *[f'train_{n}' for n in ms], 'valid_loss', *[f'valid_{n}' for n in ms]]
+        if self.valid_metrics: return ['train_loss', 'valid_loss', *ms]
+        return ['train_loss', *(ms if self.train_metrics else [])]
 
     @property
     def metric_names(self) -> list:
-        "The columns of the epoch table: epoch, the losses, the metrics, the callbacks' `epoch_cols`, time"
-        return ['epoch', 'train_loss', 'valid_loss', *[m.name for m in self.learn.metrics], *self._cols(), 'time']
+        "The columns of the epoch table: epoch, the losses and metrics (`_names`), the callbacks' `epoch_cols`, time"
+        return ['epoch', *self._names(), *self._cols(), *(['time'] if self.add_time else [])]
 
     def _cols(self) -> dict:
         "The columns that callbacks add: each callback whose class defines `epoch_cols` (a dict, name -> this epoch's value)"
@@ -821,10 +834,13 @@ class Recorder(Callback):
     def before_fit(self):
         self.values, self.lrs, self.moms, self.epoch_iters, self._chunks = [], [], [], [], []
         self._losses, self._bss, self._train_loss, self._epoch_vals, self._t0 = [], [], None, None, time.perf_counter()
-    def before_epoch(self): self._t0, self._train_loss, self._epoch_vals = time.perf_counter(), None, None
+        self._train_vals = []
+        learn = getattr(self, 'learn', None)   # the training pass's own copies of the metrics
+        self.train_mets = [copy.deepcopy(m) for m in learn.metrics] if learn is not None and self.train_metrics else []
+    def before_epoch(self): self._t0, self._train_loss, self._epoch_vals, self._train_vals = time.perf_counter(), None, None, []
 
     @property
-    def valid_metrics(self) -> list:
+    def valid_mets(self) -> list:
         "The accumulators of the validation pass: the loss's, then each metric's (for distributed training to sum)"
         return [self._valid_loss, *self.learn.metrics]
 
@@ -849,6 +865,7 @@ class Recorder(Callback):
     def before_train(self):
         self._pg = self.learn.opt.param_groups[-1]
         self._mom = 'betas' if 'betas' in self._pg else 'momentum' if 'momentum' in self._pg else None
+        for m in self.train_mets: m.reset()
 
     def after_loss(self):
         learn = self.learn
@@ -856,11 +873,13 @@ class Recorder(Callback):
             pg, mom = self._pg, self._mom
             self._losses.append(learn.loss.detach()); self._bss.append(learn.yb[0].shape[0])
             self.lrs.append(pg['lr']); self.moms.append(pg['betas'][0] if mom == 'betas' else pg[mom] if mom else None)
+            for m in self.train_mets: m.accumulate(learn)
         else:
             self._valid_loss.accumulate(learn)
             for m in learn.metrics: m.accumulate(learn)
 
     def after_train(self):
+        self._train_vals = [m.value for m in self.train_mets]   # tensors: read with the validation values, in one transfer
         if not self._losses: return
         chunk = torch.stack(self._losses)
         w = torch.tensor(self._bss, dtype=torch.float64, device=chunk.device)
@@ -875,17 +894,23 @@ class Recorder(Callback):
         for m in self.learn.metrics: m.reset()
 
     def after_validate(self):
-        vals = _as_floats([self._valid_loss.value, *[m.value for m in self.learn.metrics], self._train_loss])
-        self.valid_values, self._epoch_vals = vals[:-1], vals
+        n = 1 + len(self.learn.metrics)
+        vals = _as_floats([self._valid_loss.value, *[m.value for m in self.learn.metrics], self._train_loss, *self._train_vals])
+        self.valid_values, self._epoch_vals = vals[:n], vals
 
     def after_epoch(self):
-        vals = self._epoch_vals or [math.nan] * (1 + len(self.learn.metrics)) + _as_floats([self._train_loss])
-        names, extra = ['train_loss', 'valid_loss', *[m.name for m in self.learn.metrics]], self._cols()
-        row = EpochRow(names, [vals[-1], *vals[:-1]], self.learn.epoch, time.perf_counter() - self._t0, extra)
+        n = 1 + len(self.learn.metrics)
+        vals = self._epoch_vals or [math.nan] * n + _as_floats([self._train_loss, *self._train_vals])
+        valid, train = vals[:n], vals[n:]                  # [valid_loss, *metrics], [train_loss, *train metrics]
+        pos = train + valid if self.train_metrics and self.valid_metrics else \
+              train[:1] + valid if self.valid_metrics else train
+        extra, secs = self._cols(), time.perf_counter() - self._t0
+        row = EpochRow(self._names(), pos, self.learn.epoch, secs if self.add_time else None, extra)
         self.values.append(row); self.epoch_iters.append(len(self.lrs))
         if len(self.values) == 1: self.learn.log_row(self.metric_names)
-        self.learn.log_row([str(row.epoch), *[f'{v:.6f}' for v in row], *[_fmt_col(v) for v in extra.values()], _fmt_time(row.time)])
-        self._train_loss = None
+        self.learn.log_row([str(row.epoch), *[f'{v:.6f}' for v in row], *[_fmt_col(v) for v in extra.values()],
+                            *([_fmt_time(secs)] if self.add_time else [])])
+        self._train_loss, self._train_vals = None, []
 
 # %% ../nbs/05_learner.ipynb #2b6c9d45
 register_default_cb(TrainEvalCallback)

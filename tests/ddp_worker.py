@@ -57,6 +57,7 @@ def main():
     def run(name, dls, n_epoch=2):
         set_seed(rank)  # different initial weights on each process: DDP starts them all from rank 0's
         learn = Learner(dls, model(), metrics=accuracy, path=out/name, silent=False, cbs=SameWeights()).to_distributed()
+        learn.recorder.train_metrics = True  # the training pass's accuracy too, summed over the processes
         learn.fit_one_cycle(n_epoch, 3e-3, cbs=SaveModel())
         vals = learn.validate()  # after fit: one process, the whole validation set, the final weights
         res = {'world': num_distrib(), 'n_batches': len(learn.dls.train), 'same': learn.same_weights.same,

@@ -49,7 +49,7 @@ def test_two_processes_match_one_with_twice_the_batch(runs, name):
     torch.testing.assert_close(torch.tensor(two['losses']), torch.tensor(one['losses']), rtol=1e-4, atol=1e-5)
     for a, b in zip(two['values'], one['values']):
         assert a['epoch'] == b['epoch']
-        for k in ('train_loss', 'valid_loss', 'accuracy'): assert abs(a[k] - b[k]) < 1e-4, (k, a, b)
+        for k in ('train_loss', 'train_accuracy', 'valid_loss', 'valid_accuracy'): assert abs(a[k] - b[k]) < 1e-4, (k, a, b)
 
 
 @pytest.mark.parametrize('name', ['mem', 'items'])
@@ -58,7 +58,7 @@ def test_epoch_metrics_are_those_of_the_whole_validation_set(runs, name):
     _, _, _, load = runs
     two = load('two', name)
     last = two['values'][-1]
-    assert abs(last['valid_loss'] - two['validate'][0]) < 1e-5 and abs(last['accuracy'] - two['validate'][1]) < 1e-6
+    assert abs(last['valid_loss'] - two['validate'][0]) < 1e-5 and abs(last['valid_accuracy'] - two['validate'][1]) < 1e-6
 
 
 def test_lr_find_agrees_across_processes(runs):

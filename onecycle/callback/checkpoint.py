@@ -73,7 +73,7 @@ class SaveModel(Callback):
     def before_fit(self):
         if self.monitor is not None and self.monitor not in self.learn.recorder.metric_names:
             raise ValueError(f"SaveModel: monitor={self.monitor!r} is not a column of the results; "
-                             f"choose one of {self.learn.recorder.metric_names[1:-1]}")
+                             f"choose one of {[n for n in self.learn.recorder.metric_names if n not in ('epoch', 'time')]}")
         if rank_distrib() == 0: self.lock = RunLock(self.file().parent, 'SaveModel').acquire()
     def after_batch(self):
         if self.every_n and self.learn.training and self.learn.train_iter % self.every_n == 0: self._save()

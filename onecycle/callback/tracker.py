@@ -24,7 +24,7 @@ class TrackerCallback(Callback):
     order, run_in_lr_find = 60, False  # after the Recorder (50), so the epoch's values are known
     _stateattrs = ('best',)
     def __init__(self,
-                 monitor:str='valid_loss', # the column to watch: 'valid_loss', 'train_loss' or a metric's name
+                 monitor:str='valid_loss', # the column to watch: 'valid_loss', 'train_loss', a metric's name, any column of the table
                  comp:Callable|None=None, # a function (a, b) -> a is better than b; None: np.less for losses and errors, else np.greater
                  min_delta:float=0., # an improvement must beat the best by more than this
                  reset_on_fit:bool=True # forget the best at the start of each fit
@@ -36,7 +36,7 @@ class TrackerCallback(Callback):
     def _worst(self) -> float: return math.inf if self.comp in (np.less, operator.lt) else -math.inf
 
     def before_fit(self):
-        names = self.learn.recorder.metric_names[1:-1]
+        names = [n for n in self.learn.recorder.metric_names if n not in ('epoch', 'time')]
         if self.monitor not in names:
             raise ValueError(f"{type(self).__name__}: monitor={self.monitor!r} is not a column of the results; choose one "
                              f"of {names} (metrics are named after their function, e.g. metrics=accuracy gives 'accuracy')")
@@ -45,13 +45,9 @@ class TrackerCallback(Callback):
 
     def monitored(self) -> float:
         "This epoch's value of `monitor`"
-        rec = self.learn.recorder
-        if self.monitor == 'train_loss': return float(rec.values[-1]['train_loss'])
-        for m in rec.valid_metrics:
-            if m.name == self.monitor:
-                v = m.value
-                return math.nan if v is None else float(v)
-        raise KeyError(f"{type(self).__name__}: no validation value named {self.monitor!r}")
+        v = self.learn.recorder.values[-1].get(self.monitor)
+        if v is None: raise KeyError(f"{type(self).__name__}: this epoch's row has no column {self.monitor!r}")
+        return float(v)
 
     def after_epoch(self):
         val = self.monitored()

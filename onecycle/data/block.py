@@ -30,7 +30,9 @@ from .transforms import IntToFloatTensor, Normalize, Resize, TensorPoint, apply_
 from .load import DataLoaders, ItemLoader, TensorLoader, collate_items
 
 # %% ../../nbs/04_data.block.ipynb #04db2808
-image_extensions = {'.bmp', '.gif', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp'}
+# fastai's are mimetypes' image types; these are the common ones among them that Pillow opens without extra libraries
+image_extensions = {'.apng', '.bmp', '.gif', '.ico', '.jfif', '.jpe', '.jpeg', '.jpg', '.pbm', '.pgm', '.png', '.pnm', '.ppm',
+                    '.tif', '.tiff', '.webp'}
 
 def _names(x) -> list|None:
     "A list of names: None stays None, one string (or path) is one name, not a sequence of letters"

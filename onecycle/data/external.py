@@ -220,7 +220,7 @@ def load_fashion_mnist(path:Path|str|None=None, # the folder with the four files
         if t.max() >= len(FMNIST_CLASSES): raise DataError(f"{path}: {name} holds label {t.max().item()}, expected 0-9.")
     return FashionMNIST(*ts, FMNIST_CLASSES)
 
-# %% ../../nbs/01_data.external.ipynb #3e3e45d6
+# %% ../../nbs/01_data.external.ipynb #385bd757
 class URLs:
     "fastai's dataset addresses (the image ones onecycle can read), under fastai's names"
     S3 = 'https://s3.amazonaws.com/fast-ai-'
@@ -252,7 +252,7 @@ URL_CHECKS = {u: c for u, c in [
     (URLs.CUB_200_2011, (1150585339, 'd2acaa99439dff0483c7bbac1bfe2a92')), (URLs.BIWI_HEAD_POSE, (452316199, '00f4ccf66e8cba184bc292fdc08fb237')),
     (URLs.PASCAL_2007, (1637796771, '433b4706eb7c42bd74e7f784e3fdf244'))]}
 
-# %% ../../nbs/01_data.external.ipynb #5da60f21
+# %% ../../nbs/01_data.external.ipynb #1bf986ed
 _ARCHIVE_SUFFIXES = ('.tar.gz', '.tgz', '.tar.bz2', '.tar.xz', '.tar', '.zip')
 
 def _stem(url:str) -> str:

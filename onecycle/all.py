@@ -26,5 +26,13 @@ from .vision.models import *
 from .vision.learner import *
 from .interpret import *
 
+# %% ../nbs/14_all.ipynb #9472284e
+from pathlib import Path
+import numpy as np, torch, torch.nn.functional as F
+import matplotlib.pyplot as plt
+from torch import nn, tensor
+from torchvision.models import (resnet18, resnet34, resnet50, resnet101, resnet152, squeezenet1_0, squeezenet1_1, densenet121,
+                                densenet161, densenet169, densenet201, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, alexnet)
+
 # %% ../nbs/14_all.ipynb #145e5bfc
 __all__ = [n for n in dir() if not n.startswith('_')]  # re-export every chapter's public names (nbdev's own list would be empty)

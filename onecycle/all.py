@@ -26,7 +26,7 @@ from .vision.models import *
 from .vision.learner import *
 from .interpret import *
 
-# %% ../nbs/14_all.ipynb #9472284e
+# %% ../nbs/14_all.ipynb #7e589851
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 import matplotlib.pyplot as plt

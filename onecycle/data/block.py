@@ -9,7 +9,8 @@ __all__ = ['image_extensions', 'get_files', 'get_image_files', 'fashion_mnist_pn
            'get_csv_rows', 'ItemGetter', 'AttrGetter', 'RandomSplitter', 'GrandparentSplitter', 'IndexSplitter',
            'FuncSplitter', 'EndSplitter', 'MaskSplitter', 'FileSplitter', 'ColSplitter', 'TrainTestSplitter',
            'ImageError', 'load_image', 'TransformBlock', 'ImageReader', 'ImageBlock', 'CategoryBlock',
-           'BCEWithLogitsLossFlat', 'MSELossFlat', 'MultiCategoryBlock', 'RegressionBlock', 'PointScaler', 'PointBlock',
+           'BCEWithLogitsLossFlat', 'MSELossFlat', 'CrossEntropyLossFlat', 'LabelSmoothingCrossEntropy',
+           'LabelSmoothingCrossEntropyFlat', 'MultiCategoryBlock', 'RegressionBlock', 'PointScaler', 'PointBlock',
            'ItemError', 'Datasets', 'DataBlock', 'ImageDataLoaders', 'decode_batch', 'using_attr']
 
 # %% ../../nbs/04_data.block.ipynb #4706b2f5
@@ -21,6 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+import torch.nn.functional as F
 import PIL.Image
 from torchvision.io import decode_image, ImageReadMode
 from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
@@ -613,6 +615,85 @@ class MSELossFlat(nn.MSELoss):
         "The loss of `inp` against `targ`, both flattened to (batch, values per item)"
         return super().forward(*_flat(inp, targ, self.axis, self.floatify, 'MSELossFlat'))
     def __repr__(self): return "MSELossFlat()"
+
+# %% ../../nbs/04_data.block.ipynb #72478c02
+def _flat_classes(inp, targ, axis, who):
+    "Outputs as (n, classes), the class axis `axis` moved last, and targets as (n,) class indices"
+    if inp.ndim < 2: raise ValueError(f"{who}: the outputs have shape {tuple(inp.shape)}; they need a class axis (batch, classes, ...)")
+    inp = inp.movedim(axis, -1)
+    if inp.numel() // inp.shape[-1] != targ.numel():
+        raise ValueError(f"{who}: outputs of shape {tuple(inp.shape)} (classes last) hold {inp.numel() // inp.shape[-1]} "
+                         f"predictions for {targ.numel()} targets of shape {tuple(targ.shape)}; give one class index per prediction")
+    return inp.reshape(-1, inp.shape[-1]), targ.reshape(-1).long()
+
+class CrossEntropyLossFlat(nn.CrossEntropyLoss):
+    "fastai's: cross-entropy with the classes on `axis`, outputs and targets flattened; softmax `activation`, argmax `decodes`"
+    def __init__(self, *args, # passed to `nn.CrossEntropyLoss`, as are the keyword arguments (weight=, label_smoothing=, ...)
+                 axis:int=-1, # the outputs' axis of classes (-1: last; 1 for (batch, classes, h, w) maps)
+                 **kwargs):
+        super().__init__(*args, **kwargs); self.axis = axis
+    def forward(self,
+                inp:torch.Tensor, # the model's outputs (logits), one per class on `axis`
+                targ:torch.Tensor, # class indices, one per prediction, in any shape
+               ) -> torch.Tensor:
+        "The loss of `inp` against `targ`, flattened to (predictions, classes) and (predictions,)"
+        return super().forward(*_flat_classes(inp, targ, self.axis, 'CrossEntropyLossFlat'))
+    def activation(self,
+                   x:torch.Tensor, # the model's outputs (logits)
+                  ) -> torch.Tensor:
+        "Probabilities from logits: the softmax over `axis`"
+        return torch.softmax(x, dim=self.axis)
+    def decodes(self,
+                x:torch.Tensor, # probabilities (the `activation` of the outputs)
+               ) -> torch.Tensor:
+        "The predicted class: the argmax over `axis`"
+        return x.argmax(dim=self.axis)
+    def __repr__(self): return f"CrossEntropyLossFlat(axis={self.axis})"
+
+class LabelSmoothingCrossEntropy(nn.Module):
+    "fastai's label smoothing: `(1 - eps)` of the cross-entropy plus `eps` times the mean of -log p over the classes"
+    def __init__(self, eps:float=0.1, # how much of the target is spread evenly over the classes
+                 weight:torch.Tensor|None=None, # a weight per class, for the cross-entropy part (as fastai)
+                 reduction:str='mean', # 'mean', 'sum' or 'none' (one loss per item)
+                ):
+        super().__init__()
+        if not 0 <= eps < 1: raise ValueError(f"LabelSmoothingCrossEntropy: eps={eps!r} must be in [0, 1) (0.1 is usual)")
+        if reduction not in ('mean', 'sum', 'none'): raise ValueError(f"LabelSmoothingCrossEntropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.eps, self.weight, self.reduction = eps, weight, reduction
+    def forward(self,
+                inp:torch.Tensor, # logits (batch, classes)
+                targ:torch.Tensor, # class indices (batch,)
+               ) -> torch.Tensor:
+        "The smoothed loss"
+        logp = F.log_softmax(inp, dim=1)
+        smooth = -logp.sum(1) if self.reduction == 'none' else -logp.sum(1).mean() if self.reduction == 'mean' else -logp.sum()
+        nll = F.nll_loss(logp, targ.long(), weight=self.weight, reduction=self.reduction)
+        return smooth * self.eps / inp.shape[1] + (1 - self.eps) * nll
+    def activation(self,
+                   x:torch.Tensor, # the model's outputs (logits)
+                  ) -> torch.Tensor:
+        "Probabilities from logits: the softmax over the classes"
+        return torch.softmax(x, dim=getattr(self, 'axis', 1))
+    def decodes(self,
+                x:torch.Tensor, # probabilities (the `activation` of the outputs)
+               ) -> torch.Tensor:
+        "The predicted class: the argmax over the classes"
+        return x.argmax(dim=getattr(self, 'axis', 1))
+    def __repr__(self): return f"LabelSmoothingCrossEntropy(eps={self.eps})"
+
+class LabelSmoothingCrossEntropyFlat(LabelSmoothingCrossEntropy):
+    "`LabelSmoothingCrossEntropy` with the classes on `axis`, outputs and targets flattened (fastai's)"
+    def __init__(self, *args, # passed to `LabelSmoothingCrossEntropy` (eps, weight, reduction), as are the keyword arguments
+                 axis:int=-1, # the outputs' axis of classes
+                 **kwargs):
+        super().__init__(*args, **kwargs); self.axis = axis
+    def forward(self,
+                inp:torch.Tensor, # logits, one per class on `axis`
+                targ:torch.Tensor, # class indices, one per prediction
+               ) -> torch.Tensor:
+        "The smoothed loss over the flattened predictions"
+        return super().forward(*_flat_classes(inp, targ, self.axis, 'LabelSmoothingCrossEntropyFlat'))
+    def __repr__(self): return f"LabelSmoothingCrossEntropyFlat(eps={self.eps}, axis={self.axis})"
 
 # %% ../../nbs/04_data.block.ipynb #7d7a8823
 class MultiCategoryBlock(CategoryBlock):

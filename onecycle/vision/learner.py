@@ -26,6 +26,8 @@ from ..data import transforms as _transforms
 from ..data.transforms import Normalize, Resize
 from ..data.load import DataLoaders, ItemLoader
 from ..data.block import ImageBlock, ImageReader, CategoryBlock, MultiCategoryBlock
+from ..data.block import (BCEWithLogitsLossFlat, MSELossFlat, CrossEntropyLossFlat, LabelSmoothingCrossEntropy,
+                                 LabelSmoothingCrossEntropyFlat)
 from ..learner import Learner, Callback, rank_distrib, distrib_barrier
 from ..callback.schedule import *
 from .models import get_model, models, BatchResize
@@ -446,9 +448,10 @@ def _tfm_classes() -> dict:
     return {**cls, 'BatchResize': BatchResize}
 
 # %% ../../nbs/12a_vision.learner.ipynb #0f8e626f
-def _init_args(obj, skip=()) -> dict:
+def _init_args(obj, skip=(), cls=None) -> dict:
+    "The arguments of `cls.__init__` (default: the object's class) that `obj` keeps as attributes of the same name"
     import inspect
-    ps = inspect.signature(type(obj).__init__).parameters
+    ps = inspect.signature((cls or type(obj)).__init__).parameters
     return {k: getattr(obj, k) for k, p in ps.items() if k != 'self' and k not in skip
             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and hasattr(obj, k)}
 
@@ -472,17 +475,26 @@ def build_tfm(d:dict, # `{'name': ..., 'args': ...}`, as `describe_tfm` returns 
     return cls(**d['args'])
 
 # %% ../../nbs/12a_vision.learner.ipynb #ee74681a
+_OUR_LOSSES = {c.__name__: c for c in (BCEWithLogitsLossFlat, MSELossFlat, CrossEntropyLossFlat, LabelSmoothingCrossEntropy,
+                                        LabelSmoothingCrossEntropyFlat)}   # the blocks' losses and fastai's, which exports rebuild
+
 def _describe_loss(lf) -> dict:
-    if isinstance(lf, nn.Module) and getattr(nn, type(lf).__name__, None) is type(lf) and type(lf).__name__.endswith('Loss'):
-        args = {k: v for k, v in _init_args(lf, skip=('size_average', 'reduce')).items() if _plain(v)}
-        return {'name': type(lf).__name__, 'args': args}
-    raise ExportError(f"export: the loss {lf!r} is not one of torch.nn's losses, so the export cannot rebuild it; "
-                      f"use e.g. nn.CrossEntropyLoss(), or set learn.loss_func after load_learner")
+    name = type(lf).__name__
+    ours, theirs = _OUR_LOSSES.get(name) is type(lf), getattr(nn, name, None) is type(lf) and name.endswith('Loss')
+    if isinstance(lf, nn.Module) and (ours or theirs):
+        args = {}   # every class's own arguments, base first: a Flat loss passes e.g. pos_weight or eps on through *args, **kwargs
+        for c in reversed(type(lf).__mro__):
+            if c in _OUR_LOSSES.values() or (getattr(nn, c.__name__, None) is c and c.__name__.endswith('Loss')):
+                args.update(_init_args(lf, skip=('size_average', 'reduce'), cls=c))
+        return {'name': name, 'args': {k: v for k, v in args.items() if _plain(v)}}
+    raise ExportError(f"export: the loss {lf!r} is neither one of torch.nn's losses nor one of onecycle's "
+                      f"({', '.join(_OUR_LOSSES)}), so the export cannot rebuild it; use one of those, or set learn.loss_func after load_learner")
 
 def _build_loss(d:dict) -> nn.Module:
-    cls = getattr(nn, str(d.get('name')), None)
-    if not (isinstance(cls, type) and issubclass(cls, nn.modules.loss._Loss)):
-        raise ExportError(f"load_learner: {d.get('name')!r} is not a torch.nn loss")
+    name = str(d.get('name'))
+    cls = _OUR_LOSSES.get(name) or getattr(nn, name, None)
+    if not (isinstance(cls, type) and (name in _OUR_LOSSES or issubclass(cls, nn.modules.loss._Loss))):
+        raise ExportError(f"load_learner: {d.get('name')!r} is not a torch.nn loss nor one of onecycle's")
     return cls(**d['args'])
 
 # %% ../../nbs/12a_vision.learner.ipynb #40e10c60

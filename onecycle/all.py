@@ -21,6 +21,7 @@ from .callback.lr_finder import *
 from .callback.precision import *
 from .callback.checkpoint import *
 from .callback.tracker import *
+from .callback.mixup import *
 from .distributed import *
 from .vision.models import *
 from .vision.learner import *

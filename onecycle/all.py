@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from torch import nn, tensor
+from fastcore.foundation import L
+from fastcore.basics import first, noop
 from torchvision.models import (resnet18, resnet34, resnet50, resnet101, resnet152, squeezenet1_0, squeezenet1_1, densenet121,
                                 densenet161, densenet169, densenet201, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, alexnet)
 

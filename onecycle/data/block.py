@@ -29,6 +29,7 @@ from torchvision.io import decode_image, ImageReadMode
 from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
 import matplotlib.pyplot as plt
 from fastcore.basics import patch, listify, AttrDict
+from fastcore.foundation import L
 from .transforms import IntToFloatTensor, Normalize, Resize, TensorPoint, apply_batch_tfms, BatchTransform, RandomResizedCropGPU
 from .load import DataLoaders, ItemLoader, TensorLoader, collate_items
 
@@ -83,9 +84,9 @@ def verify_image(fn:str|Path, # an image file
     except (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError): return False
 
 def verify_images(fns:list, # image files, e.g. from `get_image_files`
-                 ) -> list: # those that cannot be read, in their order
+                 ) -> L: # those that cannot be read, in their order (fastcore's `L`, as fastai's)
     "fastai's `verify_images`: the files of `fns` that are not readable images"
-    return [Path(f) for f in fns if not verify_image(f)]
+    return L(Path(f) for f in fns if not verify_image(f))
 
 # %% ../../nbs/04_data.block.ipynb #6a1c5dac
 def fashion_mnist_png(dest:Path|str, # the folder to create; it must not exist yet, or be empty

@@ -8,14 +8,14 @@ Docs: https://onecycle-dev.github.io/onecycle/data.block.html.md"""
 __all__ = ['image_extensions', 'get_files', 'get_image_files', 'verify_image', 'verify_images', 'fashion_mnist_png',
            'parent_label', 'RegexLabeller', 'ColReader', 'get_csv_rows', 'ItemGetter', 'AttrGetter', 'RandomSplitter',
            'GrandparentSplitter', 'IndexSplitter', 'FuncSplitter', 'EndSplitter', 'MaskSplitter', 'FileSplitter',
-           'ColSplitter', 'TrainTestSplitter', 'ImageError', 'load_image', 'TransformBlock', 'ImageReader',
-           'ImageBlock', 'CategoryBlock', 'BCEWithLogitsLossFlat', 'MSELossFlat', 'CrossEntropyLossFlat',
-           'LabelSmoothingCrossEntropy', 'LabelSmoothingCrossEntropyFlat', 'MultiCategoryBlock', 'RegressionBlock',
-           'PointScaler', 'PointBlock', 'ItemError', 'Datasets', 'DataBlock', 'ImageDataLoaders', 'decode_batch',
-           'using_attr']
+           'ColSplitter', 'TrainTestSplitter', 'ImageError', 'load_image', 'PILImage', 'PILImageBW', 'show_image',
+           'TransformBlock', 'ImageReader', 'ImageBlock', 'CategoryBlock', 'BCEWithLogitsLossFlat', 'MSELossFlat',
+           'CrossEntropyLossFlat', 'LabelSmoothingCrossEntropy', 'LabelSmoothingCrossEntropyFlat', 'MultiCategoryBlock',
+           'RegressionBlock', 'PointScaler', 'PointBlock', 'ItemError', 'Datasets', 'DataBlock', 'ImageDataLoaders',
+           'decode_batch', 'using_attr']
 
 # %% ../../nbs/04_data.block.ipynb #4706b2f5
-import csv, inspect, math, os, re, warnings
+import csv, inspect, io, math, os, re, warnings
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -424,6 +424,66 @@ def load_image(fn:Path|str, # an image file (what torchvision or Pillow reads: P
         except Exception as e:
             raise ImageError(f"load_image: cannot read {fn}: {type(e).__name__}: {e} (torchvision: {str(tv_err).split(', ')[-1]})") from None
     return to_dtype(img, torch.uint8, scale=True) if img.dtype != torch.uint8 else img
+
+# %% ../../nbs/04_data.block.ipynb #52b4007e
+class PILImage(PIL.Image.Image):
+    "fastai's `PILImage`: a Pillow image; `PILImage.create` opens a file, bytes, an array or a tensor, in RGB"
+    _mode = 'RGB'
+    @classmethod
+    def create(cls,
+               fn, # a path, the file's bytes (an upload), a numpy array (H, W[, C]) or a uint8 tensor (C, H, W)
+              ) -> 'PILImage':
+        "The image `fn`, decoded and converted to this class's mode ('RGB'; 'L' for `PILImageBW`)"
+        if isinstance(fn, torch.Tensor): fn = (fn.permute(1, 2, 0) if fn.ndim == 3 else fn).squeeze(-1).cpu().numpy()
+        if isinstance(fn, np.ndarray): im = PIL.Image.fromarray(fn)
+        elif isinstance(fn, (bytes, bytearray)): im = PIL.Image.open(io.BytesIO(fn))
+        else:
+            if not Path(fn).is_file(): raise FileNotFoundError(f"PILImage.create: {fn} does not exist")
+            im = PIL.Image.open(fn)
+        im.load()
+        im = im.convert(cls._mode)            # a new, plain image: its class can become ours
+        im.__class__ = cls
+        return im
+    def show(self,
+             ax:object|None=None, # a matplotlib `Axes` to draw on; None: a new one
+             title:str|None=None, # the text above the image
+            ):
+        "Draw the image (fastai's `show`)"
+        return show_image(self, ax=ax, title=title)
+
+class PILImageBW(PILImage):
+    "fastai's `PILImageBW`: `PILImage` in grayscale ('L')"
+    _mode = 'L'
+
+@patch
+def to_thumb(self:PIL.Image.Image,
+             h:int, # the largest height
+             w:int|None=None, # the largest width (None: `h`)
+            ) -> PIL.Image.Image:
+    "fastai's `to_thumb`: a copy of the image shrunk to fit in `w` x `h`, keeping its proportions"
+    im = self.copy(); im.thumbnail((h if w is None else w, h)); return im
+
+def show_image(im, # a Pillow image, an array (H, W[, C]) or a tensor (C, H, W) or (H, W), floats in [0, 1] or integers
+               ax:object|None=None, # a matplotlib `Axes` to draw on; None: a new figure
+               figsize:tuple|None=None, # the new figure's size, in inches
+               title:str|None=None, # the text above the image
+               ctx:object|None=None, # fastai's name for `ax`
+               cmap:str|None=None, # a matplotlib colour map; None: gray for one channel
+               **kwargs, # passed to `ax.imshow`
+              ):
+    "fastai's `show_image`: draw `im` without axis ticks, and return the `Axes`"
+    ax = ax if ax is not None else ctx
+    if ax is None: _, ax = plt.subplots(figsize=figsize)
+    if isinstance(im, torch.Tensor):
+        im = im.detach().cpu()
+        if im.ndim == 3 and im.shape[0] in (1, 3, 4): im = im.permute(1, 2, 0)
+        im = im.numpy()
+    im = np.asarray(im)
+    if im.ndim == 3 and im.shape[-1] == 1: im = im[..., 0]
+    ax.imshow(im, cmap=cmap or ('gray' if im.ndim == 2 else None), **kwargs)
+    if title: ax.set_title(title)
+    ax.axis('off')
+    return ax
 
 # %% ../../nbs/04_data.block.ipynb #6beb95d9
 def _name(f): return getattr(f, '__name__', None) or repr(f)

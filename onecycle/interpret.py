@@ -130,13 +130,16 @@ def plot_confusion_matrix(self:ClassificationInterpretation,
 def plot_top_losses(self:Interpretation,
                     k:int, # how many items
                     largest:bool=True, # the largest losses (False: the smallest)
-                    ncols:int|None=None, # images per row (None: `k`, at most 4)
+                    ncols:int|None=None, # images per row (None: `k`, at most 4; with `nrows`, enough for `k`)
                     figsize:tuple|None=None, # (width, height) of the figure in inches (None: 2.6 per column by 2.9 per row)
+                    nrows:int|None=None, # rows of images, as fastai's `plot_top_losses(5, nrows=1)` (None: from `ncols`)
                     ):
     "Show the `k` items with the largest losses, each titled prediction / actual / loss / probability of the prediction"
     import matplotlib.pyplot as plt
     vals, idx = self.top_losses(k, largest)
-    k = len(idx); ncols = ncols or min(k, 4); nrows = math.ceil(k / ncols)
+    k = len(idx)
+    if ncols is None: ncols = math.ceil(k / nrows) if nrows else min(k, 4)
+    nrows = max(nrows or 0, math.ceil(k / ncols))
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize or (2.6 * ncols, 2.9 * nrows), squeeze=False)
     blk, vocab = ImageBlock(), getattr(self, 'vocab', None)
     name = (lambda i: vocab[int(i)]) if vocab is not None else (lambda i: str(int(i)))

@@ -15,7 +15,7 @@ __all__ = ['image_extensions', 'get_files', 'get_image_files', 'verify_image', '
            'decode_batch', 'using_attr']
 
 # %% ../../nbs/04_data.block.ipynb #4706b2f5
-import csv, inspect, io, math, os, re, warnings
+import copy, csv, inspect, io, math, os, re, warnings
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -1249,6 +1249,18 @@ def _setup_tfms(tfms, get_sample):
     if needs:
         x = get_sample()
         for t in needs: t.setup(x)
+
+# %% ../../nbs/04_data.block.ipynb #7a099c6d
+@patch
+def new(self:DataBlock,
+        item_tfms:Callable|list|None=None, # the copy's item transforms; None: this block's
+        batch_tfms:Callable|list|None=None, # the copy's batch transforms; None: this block's
+       ) -> DataBlock:
+    "fastai's `DataBlock.new`: a copy of this recipe with other item or batch transforms"
+    res = copy.copy(self)
+    if item_tfms is not None: res.item_tfms = _item_tfms(item_tfms, 'DataBlock.new')
+    if batch_tfms is not None: res.batch_tfms = listify(batch_tfms)
+    return res
 
 # %% ../../nbs/04_data.block.ipynb #e91924bb
 class _OnName:

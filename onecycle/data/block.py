@@ -6,16 +6,17 @@ Docs: https://onecycle-dev.github.io/onecycle/data.block.html.md"""
 
 # %% auto #0
 __all__ = ['image_extensions', 'get_files', 'get_image_files', 'verify_image', 'verify_images', 'resize_image', 'resize_images',
-           'fashion_mnist_png', 'parent_label', 'RegexLabeller', 'ColReader', 'get_csv_rows', 'ItemGetter',
-           'AttrGetter', 'RandomSplitter', 'GrandparentSplitter', 'IndexSplitter', 'FuncSplitter', 'EndSplitter',
-           'MaskSplitter', 'FileSplitter', 'ColSplitter', 'TrainTestSplitter', 'ImageError', 'load_image', 'PILImage',
-           'PILImageBW', 'show_image', 'TransformBlock', 'ImageReader', 'ImageBlock', 'CategoryBlock',
-           'BCEWithLogitsLossFlat', 'MSELossFlat', 'CrossEntropyLossFlat', 'LabelSmoothingCrossEntropy',
-           'LabelSmoothingCrossEntropyFlat', 'MultiCategoryBlock', 'RegressionBlock', 'PointScaler', 'PointBlock',
-           'ItemError', 'Datasets', 'DataBlock', 'ImageDataLoaders', 'decode_batch', 'using_attr']
+           'download_images', 'fashion_mnist_png', 'parent_label', 'RegexLabeller', 'ColReader', 'get_csv_rows',
+           'ItemGetter', 'AttrGetter', 'RandomSplitter', 'GrandparentSplitter', 'IndexSplitter', 'FuncSplitter',
+           'EndSplitter', 'MaskSplitter', 'FileSplitter', 'ColSplitter', 'TrainTestSplitter', 'ImageError',
+           'load_image', 'PILImage', 'PILImageBW', 'show_image', 'TransformBlock', 'ImageReader', 'ImageBlock',
+           'CategoryBlock', 'BCEWithLogitsLossFlat', 'MSELossFlat', 'CrossEntropyLossFlat',
+           'LabelSmoothingCrossEntropy', 'LabelSmoothingCrossEntropyFlat', 'MultiCategoryBlock', 'RegressionBlock',
+           'PointScaler', 'PointBlock', 'ItemError', 'Datasets', 'DataBlock', 'ImageDataLoaders', 'decode_batch',
+           'using_attr']
 
 # %% ../../nbs/04_data.block.ipynb #4706b2f5
-import copy, csv, inspect, io, math, os, re, warnings
+import copy, csv, inspect, io, math, os, re, urllib.parse, urllib.request, warnings
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -139,6 +140,38 @@ def resize_images(path:str|Path, # the folder of images
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers or min(8, os.cpu_count() or 1)) as ex: outs = list(ex.map(job, files))
     return L(o for o in outs if o is not None)
+
+# %% ../../nbs/04_data.block.ipynb #94090c3b
+def _download_image(url:str, dest:Path, name:str, timeout:float) -> Path|None:
+    "One image: downloaded to a hidden temporary file, kept as `dest/name<suffix>` only if it is a readable image"
+    suffix = Path(urllib.parse.urlparse(url).path).suffix.lower()
+    out = dest/f"{name}{suffix if suffix in image_extensions else '.jpg'}"
+    try:
+        with atomic_file(out, suffix='.part') as f, urllib.request.urlopen(url, timeout=timeout) as r:
+            for b in iter(lambda: r.read(1 << 16), b''): f.write(b)
+            f.flush()
+            if not verify_image(f.name): raise ValueError('not an image')
+    except Exception: return None      # a dead link, a timeout, a web page: nothing is kept
+    return out
+
+def download_images(dest:str|Path, # the folder to save into (created if missing)
+                    url_file:str|Path|None=None, # a text file with one URL per line
+                    urls:list|None=None, # the URLs (with or instead of `url_file`)
+                    max_pics:int=1000, # at most this many
+                    n_workers:int=8, # downloads at once (threads)
+                    timeout:float=4, # seconds to wait for each server
+                    preserve_filename:bool=False, # name files as in their URL instead of 00000000.jpg, 00000001.jpg, ...
+                   ) -> L: # the images saved, in the order of the URLs
+    "fastai's `download_images`: fetch image URLs into `dest`, keeping only files that are readable images"
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    urls = list(urls or []) + ([l.strip() for l in Path(url_file).read_text().splitlines() if l.strip()] if url_file else [])
+    urls = urls[:max_pics]
+    names = [Path(urllib.parse.urlparse(u).path).stem or f'{i:08d}' if preserve_filename else f'{i:08d}' for i, u in enumerate(urls)]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max(1, n_workers)) as ex: got = list(ex.map(lambda a: _download_image(a[0], dest, a[1], timeout), zip(urls, names)))
+    lost = sum(g is None for g in got)
+    if lost: warnings.warn(f"download_images: {lost} of {len(urls)} URLs gave no readable image (dead links, timeouts, web pages) and were not kept")
+    return L(g for g in got if g is not None)
 
 # %% ../../nbs/04_data.block.ipynb #6a1c5dac
 def fashion_mnist_png(dest:Path|str, # the folder to create; it must not exist yet, or be empty

@@ -45,6 +45,12 @@ class MixHandler(Callback):
     def _mix_targets(self) -> bool:
         "Blend the targets themselves (float targets) rather than the losses (class indices)?"
         return all(t.is_floating_point() for t in self.learn.yb)
+    def _blend_targets(self, lam:torch.Tensor):
+        "Float targets: blend them with their partners' by `lam` (one per item, or one for all); class indices: keep the partners' for `lf`"
+        yb, s = self.learn.yb, self.shuffle
+        if self._mix_targets():
+            self.learn.yb, self.yb1 = tuple(torch.lerp(t[s], t, lam.view(-1, *[1] * (t.ndim - 1)).to(t.dtype)) for t in yb), None
+        else: self.yb1, self.lam_loss = tuple(t[s] for t in yb), lam
     def lf(self,
            pred:torch.Tensor, # the model's outputs on the blended batch
            *yb:torch.Tensor, # the targets: the blended ones, or each image's own class indices
@@ -72,9 +78,7 @@ class MixUp(MixHandler):
         self.shuffle = torch.randperm(bs).to(x.device)
         w = lambda t: self.lam.view(-1, *[1] * (t.ndim - 1)).to(t.dtype)
         self.learn.xb = tuple(torch.lerp(t[self.shuffle], t, w(t)) if t.is_floating_point() else t for t in self.learn.xb)
-        if self._mix_targets():
-            self.learn.yb = tuple(torch.lerp(t[self.shuffle], t, w(t)) for t in self.learn.yb); self.yb1 = None
-        else: self.yb1, self.lam_loss = tuple(t[self.shuffle] for t in self.learn.yb), self.lam
+        self._blend_targets(self.lam)
 
 # %% ../../nbs/10b_callback.mixup.ipynb #0e497049
 class CutMix(MixHandler):
@@ -91,9 +95,7 @@ class CutMix(MixHandler):
         cy, cx = int(torch.randint(H, ())), int(torch.randint(W, ()))
         h, w = int(H * cut), int(W * cut)
         self.box = y1, y2, x1, x2 = max(cy - h // 2, 0), min(cy + h // 2, H), max(cx - w // 2, 0), min(cx + w // 2, W)
-        xb = x.clone(); xb[..., y1:y2, x1:x2] = x[self.shuffle][..., y1:y2, x1:x2]
+        xb = x.clone(); xb[..., y1:y2, x1:x2] = x[..., y1:y2, x1:x2][self.shuffle]   # only the box is gathered
         self.learn.xb = (xb, *self.learn.xb[1:])
         self.lam = 1 - (y2 - y1) * (x2 - x1) / (H * W)                     # the share of each image that is still its own
-        if self._mix_targets():
-            self.learn.yb = tuple(torch.lerp(t[self.shuffle], t, self.lam) for t in self.learn.yb); self.yb1 = None
-        else: self.yb1, self.lam_loss = tuple(t[self.shuffle] for t in self.learn.yb), torch.tensor(self.lam, device=x.device)
+        self._blend_targets(torch.tensor(self.lam, device=x.device))

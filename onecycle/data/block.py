@@ -18,6 +18,7 @@ __all__ = ['image_extensions', 'get_files', 'get_image_files', 'verify_image', '
 # %% ../../nbs/04_data.block.ipynb #4706b2f5
 import copy, csv, inspect, io, math, os, re, urllib.parse, urllib.request, warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -137,7 +138,6 @@ def resize_images(path:str|Path, # the folder of images
     files = [f.relative_to(path) for f in get_image_files(path, recurse=recurse)]
     job = partial(resize_image, dest=dest, src=path, max_size=max_size, n_channels=n_channels, ext=ext, img_format=img_format,
                   resample=resample, resume=bool(resume), **kwargs)
-    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers or min(8, os.cpu_count() or 1)) as ex: outs = list(ex.map(job, files))
     return L(o for o in outs if o is not None)
 
@@ -167,7 +167,6 @@ def download_images(dest:str|Path, # the folder to save into (created if missing
     urls = list(urls or []) + ([l.strip() for l in Path(url_file).read_text().splitlines() if l.strip()] if url_file else [])
     urls = urls[:max_pics]
     names = [Path(urllib.parse.urlparse(u).path).stem or f'{i:08d}' if preserve_filename else f'{i:08d}' for i, u in enumerate(urls)]
-    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max(1, n_workers)) as ex: got = list(ex.map(lambda a: _download_image(a[0], dest, a[1], timeout), zip(urls, names)))
     lost = sum(g is None for g in got)
     if lost: warnings.warn(f"download_images: {lost} of {len(urls)} URLs gave no readable image (dead links, timeouts, web pages) and were not kept")

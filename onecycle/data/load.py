@@ -529,7 +529,7 @@ def fashion_mnist_dls(bs:int=256, # training batch size
                       device:torch.device|str|None=None, # where the data lives; None means `default_device()`
                       augment:bool=True, # random flips and translations of the training batches
                       val_bs:int|None=None, # validation batch size; None: `2*bs`
-                      pad:int=2, # largest translation in pixels (with `augment`)
+                      pad:int=2, # largest translation in pixels (with `augment`); 0: flips only, no translation
                       seed:int|None=None, # seed of the training order and augmentation; None draws one
                       path:Path|str|None=None, # folder with the dataset's files (missing ones are downloaded there); None: the first copy `fashion_mnist_path` finds
                      ) -> DataLoaders:
@@ -537,7 +537,9 @@ def fashion_mnist_dls(bs:int=256, # training batch size
     ds = load_fashion_mnist(path)
     xt, xv = ds.x_train[:, None], ds.x_test[:, None]
     norm = Normalize.from_data(xt)
-    tfms = ([RandomFlip(), RandomTranslate(pad)] if augment else []) + [norm]
+    if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
+        raise ValueError(f"fashion_mnist_dls: pad must be an int >= 0 (0: flips only), got {pad!r}")
+    tfms = ([RandomFlip()] + ([RandomTranslate(pad)] if pad else []) if augment else []) + [norm]
     dls = DataLoaders.from_tensors(xt, ds.y_train, xv, ds.y_test, bs=bs, device=device, batch_tfms=tfms,
                                    val_bs=val_bs or 2*bs, seed=seed)
     dls.vocab, dls.loss_func = ds.classes, nn.CrossEntropyLoss()

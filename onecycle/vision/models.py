@@ -187,10 +187,12 @@ class ProgressiveResize(Callback):
 def progressive_sizes(epochs:int, # number of epochs of the fit
                       size:int, # the images' full size (e.g. 28 for Fashion-MNIST)
                      ) -> list: # one size per epoch, for `ProgressiveResize`
-    "Image sizes per epoch: 40% of the epochs at 0.72 of `size`, 30% at 0.86, the rest at `size`"
-    if epochs < 3: return [size] * epochs
-    n1, n2 = round(0.4 * epochs), round(0.3 * epochs)
-    return [round(0.72 * size)] * n1 + [round(0.86 * size)] * n2 + [size] * (epochs - n1 - n2)
+    "Image sizes per epoch: the last 4 epochs (30% if that is more) at `size`; before them half at 0.72 of `size`, then 0.86"
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"progressive_sizes: epochs must be a positive int, got {epochs!r}")
+    n_full = min(epochs, max(4, round(0.3 * epochs)))
+    n_small = (epochs - n_full + 1) // 2          # the earlier epochs: the first half (rounded up) smallest
+    return [round(0.72 * size)] * n_small + [round(0.86 * size)] * (epochs - n_full - n_small) + [size] * n_full
 
 # %% ../../nbs/12_vision.models.ipynb #311e492e
 class _FlipInputs(Callback):

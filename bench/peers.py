@@ -119,7 +119,8 @@ def load_data(n, bs, augment=False, pad=2):
     nv = min(10000, max(bs, n // 6))
     xt, yt, xv, yv = ds.x_train[:n, None], ds.y_train[:n], ds.x_test[:nv, None], ds.y_test[:nv]
     norm = Normalize().setup(ds.x_train[:, None])  # statistics of the whole training set, as fashion_mnist_dls computes them
-    tfms = ([RandomFlip()] + ([RandomTranslate(pad)] if pad else []) if augment else []) + [norm]   # pad 0: flips only, as fashion_mnist_dls
+    aug = [RandomFlip()] + ([RandomTranslate(pad)] if pad else []) if augment else []   # pad 0: flips only, as fashion_mnist_dls
+    tfms = aug + [norm]
     dls = DataLoaders.from_tensors(xt, yt, xv, yv, bs=bs, device='cpu', batch_tfms=tfms, val_bs=2 * bs, seed=0)
     dls.loss_func = torch.nn.CrossEntropyLoss()
     return dls, (xt, yt, xv, yv, tfms)

@@ -539,7 +539,8 @@ def fashion_mnist_dls(bs:int=256, # training batch size
     norm = Normalize.from_data(xt)
     if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
         raise ValueError(f"fashion_mnist_dls: pad must be an int >= 0 (0: flips only), got {pad!r}")
-    tfms = ([RandomFlip()] + ([RandomTranslate(pad)] if pad else []) if augment else []) + [norm]
+    aug = [RandomFlip()] + ([RandomTranslate(pad)] if pad else []) if augment else []
+    tfms = aug + [norm]
     dls = DataLoaders.from_tensors(xt, ds.y_train, xv, ds.y_test, bs=bs, device=device, batch_tfms=tfms,
                                    val_bs=val_bs or 2*bs, seed=seed)
     dls.vocab, dls.loss_func = ds.classes, nn.CrossEntropyLoss()
